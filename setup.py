@@ -1,0 +1,29 @@
+"""Setup for tfnq: neural image compression beyond plain rounding."""
+
+import setuptools
+
+setuptools.setup(
+    name="tfnq",
+    version="0.1.0",
+    description=(
+        "Neural image compression with universal quantization, soft rounding and "
+        "better test-time inference, on TensorFlow Compression."),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["tfnq", "tfnq.*"]),
+    package_data={"tfnq": ["data/*.png"]},
+    install_requires=[
+        "tensorflow==2.14.1",
+        "tensorflow-compression==2.14.1",
+        "tensorflow-probability==0.22.1",
+        "numpy<2",
+        "absl-py",
+        "pillow",
+    ],
+    extras_require={
+        "test": ["pytest", "ruff"],
+    },
+    entry_points={"console_scripts": ["tfnq = tfnq.cli:main"]},
+    license="Apache 2.0",
+)

@@ -1,0 +1,241 @@
+"""SavedModels whose signatures take and return whole tfnq files.
+
+`export_model` writes `<dir>/<version>/` in the layout TensorFlow Serving expects,
+with two serving signatures:
+
+* `compress`:   `image` uint8 `[H, W, 3]`  -> `bitstring` string scalar
+* `decompress`: `bitstring` string scalar  -> `image` uint8 `[H, W, 3]`
+
+The container (`tfnq.bitstream`) is built and parsed inside the graph, so a server
+and the `tfnq` command exchange the same files. `decompress` refuses a file made by
+another model (fingerprint), with another mode, or damaged (checksum). Metadata
+(architecture, mode, configuration, training and measured results) is written
+beside the graph in `assets.extra/tfnq.json`.
+
+`load` returns a `Codec` with numpy/bytes methods and clean errors.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
+
+from tfnq import bitstream
+from tfnq.models import modes as modes_lib
+
+__all__ = [
+    "Codec",
+    "CodecError",
+    "ServableCodec",
+    "export_model",
+    "fingerprint",
+    "load",
+    "model_dir_name",
+    "METADATA_PATH",
+    "MAX_SIDE",
+]
+
+METADATA_PATH = os.path.join("assets.extra", "tfnq.json")
+# Largest image side a file may declare; larger headers are refused before decoding.
+MAX_SIDE = 1 << 16
+
+
+class CodecError(ValueError):
+    """A file or image that a codec cannot process (one-line message)."""
+
+
+def fingerprint(model, mode, variables):
+    """A 32-bit identity of a model: class, configuration, mode and all weights/tables."""
+    h = hashlib.sha256()
+    h.update(type(model).__name__.encode())
+    h.update(json.dumps(model.get_config(), sort_keys=True).encode())
+    h.update(modes_lib.get_mode(mode).name.encode())
+    for v in sorted(variables, key=lambda v: v.name):
+        h.update(v.name.encode())
+        h.update(np.ascontiguousarray(v.numpy()).tobytes())
+    return int.from_bytes(h.digest()[:4], "big")
+
+
+class ServableCodec(tf.Module):
+    """A trained model prepared for coding in one mode, with exportable signatures."""
+
+    def __init__(self, model, mode, coder=None):
+        super().__init__(name="tfnq_codec")
+        self.model = model
+        self.mode = modes_lib.get_mode(mode)
+        self.entropy_model = model.prepare_coding(self.mode.name, coder=coder)
+        self.fingerprint = fingerprint(model, self.mode.name, self.variables)
+        self._fingerprint = tf.constant(self.fingerprint, tf.int64)
+        self._mode_id = tf.constant(self.mode.id, tf.int32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+    def compress(self, image):
+        """uint8 `[H, W, 3]` image -> one tfnq file (string scalar)."""
+        shape = tf.shape(image)
+        check = tf.debugging.assert_positive(
+            shape[:2], message="tfnq: the image is empty")
+        with tf.control_dependencies([check]):
+            sections = self.model.compress_image(image)
+        return bitstream.pack(self._mode_id, self._fingerprint, shape[0], shape[1], sections)
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
+    def decompress(self, bitstring):
+        """One tfnq file -> uint8 `[H, W, 3]` image."""
+        header = bitstream.unpack(
+            bitstring, self.model.num_sections, expected_fingerprint=self._fingerprint,
+            expected_modes=[self.mode.id])
+        size = tf.cast(tf.stack([header.height, header.width]), tf.int64)
+        checks = [
+            tf.debugging.assert_positive(size, message="tfnq: the file declares an empty image"),
+            tf.debugging.assert_less_equal(
+                size, tf.constant(MAX_SIDE, tf.int64),
+                message="tfnq: the file declares an implausibly large image"),
+        ]
+        with tf.control_dependencies(checks):
+            size = tf.cast(size, tf.int32)
+        return self.model.decompress_image(header.sections, size[0], size[1])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+    def reconstruct(self, image):
+        """The reconstruction the encoder computes from its own quantized latents."""
+        return self.model.reconstruct_image(image)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+    def estimate_bits(self, image):
+        """Information content of the quantized latents under the coding tables."""
+        return self.model.estimate_bits(image)
+
+
+def model_dir_name(name, mode):
+    """Folder name of an exported model: `<name>-<mode slug>`."""
+    slug = modes_lib.get_mode(mode).name.lower().replace("+", "-")
+    return f"{name}-{slug}"
+
+
+def export_model(model, mode, path, version=1, training=None, coder=None):
+    """Exports `model` in `mode` to `path/<version>` for TensorFlow Serving.
+
+    The export is written to a temporary folder and moved into place, so an
+    interrupted export never leaves a half-written model.
+
+    Args:
+      model: A trained tfnq model (e.g. `tfnq.LinearCodec`).
+      mode: "UN+Q", "UN+UQ" or "UN+UQ+SR".
+      path: Model folder (`saved_models/<name>`).
+      version: Version subfolder.
+      training: Optional dict describing training, stored in the metadata.
+      coder: Optional `tfnq.coders.Coder`.
+
+    Returns:
+      The version folder written.
+    """
+    codec = ServableCodec(model, mode, coder=coder)
+    signatures = {
+        "compress": codec.compress.get_concrete_function(),
+        "decompress": codec.decompress.get_concrete_function(),
+        "serving_default": codec.decompress.get_concrete_function(),
+    }
+    target = os.path.join(path, str(version))
+    os.makedirs(path, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=path, prefix=".export-")
+    try:
+        tf.saved_model.save(codec, tmp, signatures=signatures)
+        metadata = dict(
+            name=os.path.basename(os.path.normpath(path)),
+            architecture=model.architecture,
+            mode=codec.mode.name,
+            fingerprint=f"{codec.fingerprint:08x}",
+            config=model.get_config(),
+            coder=codec.entropy_model.coder.name_tag,
+            training=training or {},
+        )
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        with open(os.path.join(tmp, METADATA_PATH), "w") as f:
+            json.dump(metadata, f, indent=2)
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _version_dir(path):
+    """Accepts a version folder or a model folder (picks its highest version)."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [d for d in os.listdir(path) if d.isdigit()] if os.path.isdir(path) else []
+    if not versions:
+        raise CodecError(f"tfnq: no SavedModel found at {path}")
+    return os.path.join(path, max(versions, key=int))
+
+
+class Codec:
+    """A loaded tfnq SavedModel: numpy images in, bytes out, and back."""
+
+    def __init__(self, path):
+        self.path = _version_dir(path)
+        try:
+            with open(os.path.join(self.path, METADATA_PATH)) as f:
+                self.metadata = json.load(f)
+        except (OSError, ValueError) as e:
+            raise CodecError(f"tfnq: {self.path} is not a tfnq model ({e})") from None
+        self._module = tf.saved_model.load(self.path)
+
+    @property
+    def name(self):
+        return self.metadata.get("name")
+
+    @property
+    def mode(self):
+        return self.metadata.get("mode")
+
+    def _run(self, fn, arg):
+        try:
+            return fn(arg)
+        except tf.errors.InvalidArgumentError as e:
+            message = bitstream.error_message(e)
+            if message is None:
+                message = "tfnq: " + e.message.strip().splitlines()[0]
+            raise CodecError(message) from None
+
+    @staticmethod
+    def _check_image(image):
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise CodecError(
+                f"tfnq: expected a uint8 HxWx3 image, got {image.dtype} {image.shape}")
+        if image.shape[0] < 1 or image.shape[1] < 1:
+            raise CodecError("tfnq: the image is empty")
+        if max(image.shape[:2]) > MAX_SIDE:
+            raise CodecError(f"tfnq: image sides above {MAX_SIDE} pixels are not supported")
+        return image
+
+    def compress(self, image):
+        """uint8 `[H, W, 3]` -> bytes of a tfnq file."""
+        return self._run(self._module.compress, self._check_image(image)).numpy()
+
+    def decompress(self, data):
+        """bytes of a tfnq file -> uint8 `[H, W, 3]`."""
+        if not isinstance(data, bytes | bytearray):
+            raise CodecError("tfnq: expected the bytes of a tfnq file")
+        return self._run(self._module.decompress, tf.constant(bytes(data))).numpy()
+
+    def reconstruct(self, image):
+        """Encoder-side reconstruction from the quantized latents (no coding)."""
+        return self._run(self._module.reconstruct, self._check_image(image)).numpy()
+
+    def estimate_bits(self, image):
+        """Estimated bits of the latents (without container overhead)."""
+        return float(self._run(self._module.estimate_bits, self._check_image(image)))
+
+
+def load(path):
+    """Loads an exported tfnq model (model folder or version folder)."""
+    return Codec(path)

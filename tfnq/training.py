@@ -1,0 +1,110 @@
+"""Training schedules and the training step shared by all tfnq codecs.
+
+Schedules follow Sec. 5.2 of Agustsson & Theis, NeurIPS 2020: a density-only
+warm-up (transforms frozen), lambda decayed by a factor at given steps, the learning
+rate decayed once, and alpha annealed linearly (1 -> 16 over the whole run).
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+__all__ = [
+    "Schedule",
+    "Trainer",
+]
+
+
+@dataclasses.dataclass
+class Schedule:
+    """Step-dependent hyperparameters.
+
+    Attributes:
+      num_steps: Total training steps.
+      lmbda: Initial rate-distortion trade-off (loss = bpp + lambda * MSE, 0-255 units).
+      lambda_decay_steps: Steps after which lambda is multiplied by `lambda_decay_factor`.
+      lambda_decay_factor: Factor applied at each of those steps.
+      learning_rate: Initial learning rate.
+      lr_decay_step: Step after which the learning rate is multiplied by `lr_decay_factor`.
+      lr_decay_factor: That factor.
+      warmup_steps: Steps during which only the density model is trained.
+      alpha_start: Soft-rounding alpha at step 0.
+      alpha_end: Alpha at the last step (linear annealing).
+    """
+
+    num_steps: int
+    lmbda: float
+    lambda_decay_steps: tuple = ()
+    lambda_decay_factor: float = 0.5
+    learning_rate: float = 1e-4
+    lr_decay_step: int = 0
+    lr_decay_factor: float = 0.1
+    warmup_steps: int = 0
+    alpha_start: float = 1.0
+    alpha_end: float = 16.0
+
+    def lmbda_at(self, step):
+        n = sum(1 for s in self.lambda_decay_steps if step >= s)
+        return self.lmbda * self.lambda_decay_factor ** n
+
+    def learning_rate_at(self, step):
+        if self.lr_decay_step and step >= self.lr_decay_step:
+            return self.learning_rate * self.lr_decay_factor
+        return self.learning_rate
+
+    def alpha_at(self, step):
+        frac = min(max(step / max(self.num_steps - 1, 1), 0.0), 1.0)
+        return self.alpha_start + (self.alpha_end - self.alpha_start) * frac
+
+    def transforms_frozen(self, step):
+        return step < self.warmup_steps
+
+
+class Trainer(tf.Module):
+    """Minimizes `bpp + lambda * MSE` for a codec with the `call` contract of tfnq models.
+
+    The model's `call(x, training=True)` returns `(bpp, mse, x_hat)`, and it exposes
+    `transform_variables` and `density_variables`.
+    """
+
+    def __init__(self, model, schedule):
+        super().__init__(name="trainer")
+        self.model = model
+        self.schedule = schedule
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate=schedule.learning_rate)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped")
+
+    @tf.function
+    def _train_step(self, x, lmbda, transform_gain):
+        transform_vars = self.model.transform_variables
+        density_vars = self.model.density_variables
+        variables = transform_vars + density_vars
+        with tf.GradientTape() as tape:
+            bpp, mse, _ = self.model(x, training=True)
+            loss = bpp + lmbda * mse
+        grads = tape.gradient(loss, variables)
+        grads = [g * transform_gain for g in grads[:len(transform_vars)]] + grads[
+            len(transform_vars):]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        finite = tf.logical_and(finite, tf.math.is_finite(loss))
+
+        def apply():
+            self.optimizer.apply_gradients(zip(grads, variables))
+            return tf.constant(0, tf.int64)
+
+        skipped = tf.cond(finite, apply, lambda: tf.constant(1, tf.int64))
+        self.skipped.assign_add(skipped)
+        self.step.assign_add(1)
+        return dict(loss=loss, bpp=bpp, mse=mse)
+
+    def train_step(self, x):
+        """One optimization step with the schedule's hyperparameters at the current step."""
+        step = int(self.step.numpy())
+        s = self.schedule
+        self.optimizer.learning_rate.assign(s.learning_rate_at(step))
+        if hasattr(self.model, "alpha"):
+            self.model.alpha.assign(s.alpha_at(step))
+        gain = 0.0 if s.transforms_frozen(step) else 1.0
+        return self._train_step(x, tf.constant(s.lmbda_at(step), tf.float32),
+                                tf.constant(gain, tf.float32))
