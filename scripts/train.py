@@ -18,8 +18,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 import tfnq  # noqa: E402
 from tfnq import data, export, training  # noqa: E402
@@ -42,6 +42,8 @@ flags.DEFINE_integer("patch_size", 128, "Crop size.")
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("num_steps", 10000, "Training steps.")
 flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
+flags.DEFINE_float("density_learning_rate", None,
+                   "Learning rate of the density model (default: --learning_rate).")
 flags.DEFINE_float("lr_decay_at", 0.8, "Fraction of --num_steps after which the LR decays.")
 flags.DEFINE_float("lr_decay_factor", 0.1, "Learning-rate decay factor.")
 flags.DEFINE_string("train_glob", None, "Glob, folder, or comma list of them.")
@@ -91,7 +93,7 @@ def main(argv):
         num_steps=n, lmbda=FLAGS.lmbda,
         lambda_decay_steps=tuple(int(float(f) * n) for f in FLAGS.lambda_decay),
         lambda_decay_factor=FLAGS.lambda_decay_factor,
-        learning_rate=FLAGS.learning_rate,
+        learning_rate=FLAGS.learning_rate, density_learning_rate=FLAGS.density_learning_rate,
         lr_decay_step=int(FLAGS.lr_decay_at * n), lr_decay_factor=FLAGS.lr_decay_factor,
         warmup_steps=FLAGS.warmup_steps,
         alpha_start=FLAGS.alpha_start if soft_round else 1.0,
@@ -99,8 +101,9 @@ def main(argv):
     trainer = training.Trainer(model, schedule)
 
     os.makedirs(FLAGS.checkpoint_dir, exist_ok=True)
-    ckpt = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer, step=trainer.step,
-                               skipped=trainer.skipped)
+    ckpt = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer,
+                               density_optimizer=trainer.density_optimizer,
+                               step=trainer.step, skipped=trainer.skipped)
     manager = tf.train.CheckpointManager(ckpt, FLAGS.checkpoint_dir, max_to_keep=2)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -165,8 +168,8 @@ def main(argv):
 _OUR_FLAGS = [
     "model", "mode", "lmbda", "lambda_decay", "lambda_decay_factor", "alpha_start",
     "alpha_end", "warmup_steps", "patch_size", "batch_size", "num_steps", "learning_rate",
-    "lr_decay_at", "lr_decay_factor", "train_glob", "checkpoint_dir", "init",
-    "paired_init", "init_step", "seed"]
+    "density_learning_rate", "lr_decay_at", "lr_decay_factor", "train_glob", "checkpoint_dir",
+    "init", "paired_init", "init_step", "seed"]
 
 if __name__ == "__main__":
     sys.exit(app.run(main))

@@ -1,38 +1,62 @@
-"""tfnq: neural image compression beyond plain rounding, on TensorFlow Compression."""
+"""tfnq: neural image compression beyond plain rounding, on TensorFlow Compression.
 
-from tfnq import coders, distributions, entropy_models, layers, models, ops
-from tfnq.coders import Coder, RangeCoder
-from tfnq.distributions import SoftRoundAdaptedDensity, noisy_density
-from tfnq.entropy_models import UniversalBatchedEntropyModel
-from tfnq.layers import (
-    BlockAnalysis,
-    BlockSynthesis,
-    SoftRound,
-    SoftRoundConditionalMean,
-    SoftRoundInverse,
-)
-from tfnq.models import MODES, LinearCodec, get_mode
+The public API. Names are imported on first use (PEP 562), so that light entry
+points such as the `tfnq` command can configure TensorFlow before it is loaded.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BlockAnalysis",
-    "BlockSynthesis",
-    "Coder",
-    "LinearCodec",
-    "MODES",
-    "RangeCoder",
-    "SoftRound",
-    "SoftRoundAdaptedDensity",
-    "SoftRoundConditionalMean",
-    "SoftRoundInverse",
-    "UniversalBatchedEntropyModel",
-    "coders",
-    "distributions",
-    "entropy_models",
-    "get_mode",
-    "layers",
-    "models",
-    "noisy_density",
-    "ops",
-]
+_API = {
+    # Ops.
+    "soft_round": "tfnq.ops",
+    "soft_round_inverse": "tfnq.ops",
+    "soft_round_conditional_mean": "tfnq.ops",
+    "noisy_soft_round_reconstruction": "tfnq.ops",
+    "apply_with_noise": "tfnq.ops",
+    "expected_derivative": "tfnq.ops",
+    # Distributions.
+    "SoftRoundAdaptedDensity": "tfnq.distributions",
+    "noisy_density": "tfnq.distributions",
+    # Entropy models and coders.
+    "UniversalBatchedEntropyModel": "tfnq.entropy_models",
+    "Coder": "tfnq.coders",
+    "RangeCoder": "tfnq.coders",
+    # Layers.
+    "BlockAnalysis": "tfnq.layers",
+    "BlockSynthesis": "tfnq.layers",
+    "SoftRound": "tfnq.layers",
+    "SoftRoundInverse": "tfnq.layers",
+    "SoftRoundConditionalMean": "tfnq.layers",
+    # Models.
+    "LinearCodec": "tfnq.models",
+    "MODES": "tfnq.models",
+    "get_mode": "tfnq.models",
+    # Export and loading.
+    "Codec": "tfnq.export",
+    "CodecError": "tfnq.export",
+    "export_model": "tfnq.export",
+    "load": "tfnq.export",
+}
+
+_SUBMODULES = (
+    "bitstream", "cli", "coders", "data", "distributions", "entropy_models", "export",
+    "image_io", "layers", "models", "ops", "registry", "training")
+
+__all__ = sorted(_API) + list(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"tfnq.{name}")
+    else:
+        raise AttributeError(f"module 'tfnq' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -36,6 +36,7 @@ __all__ = [
     "fingerprint",
     "load",
     "model_dir_name",
+    "version_dir",
     "METADATA_PATH",
     "MAX_SIDE",
 ]
@@ -166,7 +167,7 @@ def export_model(model, mode, path, version=1, training=None, coder=None):
     return target
 
 
-def _version_dir(path):
+def version_dir(path):
     """Accepts a version folder or a model folder (picks its highest version)."""
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         return path
@@ -180,7 +181,7 @@ class Codec:
     """A loaded tfnq SavedModel: numpy images in, bytes out, and back."""
 
     def __init__(self, path):
-        self.path = _version_dir(path)
+        self.path = version_dir(path)
         try:
             with open(os.path.join(self.path, METADATA_PATH)) as f:
                 self.metadata = json.load(f)

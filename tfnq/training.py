@@ -25,6 +25,8 @@ class Schedule:
       lambda_decay_steps: Steps after which lambda is multiplied by `lambda_decay_factor`.
       lambda_decay_factor: Factor applied at each of those steps.
       learning_rate: Initial learning rate.
+      density_learning_rate: Learning rate of the density model (defaults to
+        `learning_rate`; a larger one lets the density track the transforms in short runs).
       lr_decay_step: Step after which the learning rate is multiplied by `lr_decay_factor`.
       lr_decay_factor: That factor.
       warmup_steps: Steps during which only the density model is trained.
@@ -37,6 +39,7 @@ class Schedule:
     lambda_decay_steps: tuple = ()
     lambda_decay_factor: float = 0.5
     learning_rate: float = 1e-4
+    density_learning_rate: float = None
     lr_decay_step: int = 0
     lr_decay_factor: float = 0.1
     warmup_steps: int = 0
@@ -47,10 +50,13 @@ class Schedule:
         n = sum(1 for s in self.lambda_decay_steps if step >= s)
         return self.lmbda * self.lambda_decay_factor ** n
 
-    def learning_rate_at(self, step):
+    def learning_rate_at(self, step, density=False):
+        lr = self.learning_rate
+        if density and self.density_learning_rate is not None:
+            lr = self.density_learning_rate
         if self.lr_decay_step and step >= self.lr_decay_step:
-            return self.learning_rate * self.lr_decay_factor
-        return self.learning_rate
+            return lr * self.lr_decay_factor
+        return lr
 
     def alpha_at(self, step):
         frac = min(max(step / max(self.num_steps - 1, 1), 0.0), 1.0)
@@ -72,6 +78,8 @@ class Trainer(tf.Module):
         self.model = model
         self.schedule = schedule
         self.optimizer = tf.keras.optimizers.Adam(learning_rate=schedule.learning_rate)
+        self.density_optimizer = tf.keras.optimizers.Adam(
+            learning_rate=schedule.learning_rate_at(0, density=True))
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped")
 
@@ -84,13 +92,14 @@ class Trainer(tf.Module):
             bpp, mse, _ = self.model(x, training=True)
             loss = bpp + lmbda * mse
         grads = tape.gradient(loss, variables)
-        grads = [g * transform_gain for g in grads[:len(transform_vars)]] + grads[
-            len(transform_vars):]
+        transform_grads = [g * transform_gain for g in grads[:len(transform_vars)]]
+        density_grads = grads[len(transform_vars):]
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
         finite = tf.logical_and(finite, tf.math.is_finite(loss))
 
         def apply():
-            self.optimizer.apply_gradients(zip(grads, variables))
+            self.optimizer.apply_gradients(zip(transform_grads, transform_vars, strict=True))
+            self.density_optimizer.apply_gradients(zip(density_grads, density_vars, strict=True))
             return tf.constant(0, tf.int64)
 
         skipped = tf.cond(finite, apply, lambda: tf.constant(1, tf.int64))
@@ -103,6 +112,7 @@ class Trainer(tf.Module):
         step = int(self.step.numpy())
         s = self.schedule
         self.optimizer.learning_rate.assign(s.learning_rate_at(step))
+        self.density_optimizer.learning_rate.assign(s.learning_rate_at(step, density=True))
         if hasattr(self.model, "alpha"):
             self.model.alpha.assign(s.alpha_at(step))
         gain = 0.0 if s.transforms_frozen(step) else 1.0

@@ -86,8 +86,11 @@ class _BlockTransform(tf.keras.layers.Layer):
           seed: Seed of the orthogonal initialization; give analysis and synthesis
             the same seed to start from an exact inverse pair, different seeds for
             the independent initialization of the paper.
-          step: Initial quantization step in pixel units: the analysis starts as
-            `A / step`, the synthesis as `(A / step)^{-1}`.
+          step: Quantization step in pixel units that the transform starts at: the
+            analysis computes `(K / step) x` and the synthesis `(step K') y` with
+            trainable `K` initialized to `A` and `K'` to `A^{-1}`. Keeping the step
+            as a fixed gain outside the parameters keeps them of order one, so the
+            optimizer's step sizes mean the same for any `step`.
         """
         super().__init__(**kwargs)
         self.block_size = int(block_size)
@@ -111,7 +114,7 @@ class BlockAnalysis(_BlockTransform):
     """`f`: `[B, H, W, C]` pixels -> `[B, H/b, W/b, b*b*C]` coefficients."""
 
     def build(self, input_shape):
-        kernel = _kernel(self._matrix() / self.step, self.block_size, self.channels)
+        kernel = _kernel(self._matrix(), self.block_size, self.channels)
         self.kernel = self.add_weight(
             "kernel", shape=kernel.shape, initializer=tf.constant_initializer(kernel))
         self.bias = self.add_weight(
@@ -119,7 +122,7 @@ class BlockAnalysis(_BlockTransform):
         super().build(input_shape)
 
     def call(self, inputs):
-        outputs = tf.nn.conv2d(inputs, self.kernel, self.block_size, "VALID")
+        outputs = tf.nn.conv2d(inputs, self.kernel / self.step, self.block_size, "VALID")
         return tf.nn.bias_add(outputs, self.bias)
 
 
@@ -129,7 +132,7 @@ class BlockSynthesis(_BlockTransform):
     def build(self, input_shape):
         # Transposed convolution with kernel K computes x = S y where column c of S is
         # K[..., c] flattened; S = (A / step)^{-1} = step * A^{-1}.
-        inverse = np.linalg.inv(self._matrix()) * self.step
+        inverse = np.linalg.inv(self._matrix())
         kernel = _kernel(inverse.T, self.block_size, self.channels)
         self.kernel = self.add_weight(
             "kernel", shape=kernel.shape, initializer=tf.constant_initializer(kernel))
@@ -141,5 +144,5 @@ class BlockSynthesis(_BlockTransform):
         output_shape = tf.stack([
             shape[0], shape[1] * self.block_size, shape[2] * self.block_size, self.channels])
         outputs = tf.nn.conv2d_transpose(
-            inputs, self.kernel, output_shape, self.block_size, "VALID")
+            inputs, self.kernel * self.step, output_shape, self.block_size, "VALID")
         return tf.nn.bias_add(outputs, self.bias)

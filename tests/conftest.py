@@ -1,0 +1,131 @@
+"""Shared fixtures: tiny untrained codecs, exported once per test session.
+
+The models are untrained (their densities are at initialization, so files are large),
+but every code path must still round trip bit-exactly.
+
+`exported` writes, under one temporary folder usable as `TFNQ_MODELS`:
+
+* `lin-un-q`        model "lin" in UN+Q
+* `lin-un-uq`       the same model (same weights) in UN+UQ
+* `linsr-un-uq-sr`  a soft-rounding model in UN+UQ+SR
+* `other-un-uq`     another model (seed 1, other random density) in UN+UQ
+"""
+
+import dataclasses
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+UNQ = "lin-un-q"
+UNUQ = "lin-un-uq"
+SR = "linsr-un-uq-sr"
+OTHER = "other-un-uq"
+# The exported models whose modes cover all three coding modes.
+BY_MODE = {"UN+Q": UNQ, "UN+UQ": UNUQ, "UN+UQ+SR": SR}
+ODD_SIZES = [(1, 1), (7, 13), (9, 8), (17, 33)]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: takes more than a minute (deselected in CI with -m 'not slow')")
+
+
+def random_image(height, width, seed=0):
+    """A uint8 [height, width, 3] image: smooth gradients plus noise (natural-ish)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = 128 + 60 * np.sin(yy / 5.0)[..., None] * np.cos(xx / 7.0)[..., None]
+    base = base + rng.normal(0, 20, (height, width, 3))
+    return np.clip(np.rint(base), 0, 255).astype(np.uint8)
+
+
+def sample_crop(size=256):
+    """A `size`x`size` crop of the packaged sample photograph."""
+    from tfnq import image_io
+    return np.ascontiguousarray(image_io.sample_image()[128:128 + size, 128:128 + size])
+
+
+def make_model(soft_round=False, seed=0):
+    """A tiny untrained linear codec, called once so that Keras knows its input shape.
+
+    The call is a workaround: `export_model` fails on a model that was never called
+    (see `test_export.py::test_export_model_never_called`).
+    """
+    import tensorflow as tf
+
+    import tfnq
+    if soft_round:
+        model = tfnq.LinearCodec(
+            init="jpeg", soft_round=True, expected_grads=True, alpha=16.0, seed=seed)
+    else:
+        model = tfnq.LinearCodec(init="jpeg", init_step=16, seed=seed)
+    model(tf.zeros([1, 8, 8, 3]), training=True)
+    return model
+
+
+@dataclasses.dataclass
+class Exported:
+    """The exported fixture models.
+
+    Attributes:
+      root: The folder holding all model folders (for `TFNQ_MODELS`).
+      paths: Model name -> version folder.
+      models: Model name -> the in-memory model it was exported from.
+      modes: Model name -> mode name.
+      codings: Model name -> the entropy model `prepare_coding(mode)` built for the
+        export (to switch an in-memory model between modes without rebuilding tables).
+    """
+
+    root: pathlib.Path
+    paths: dict
+    models: dict
+    modes: dict
+    codings: dict
+
+    def use(self, name):
+        """The in-memory model of `name`, set up for coding in its mode."""
+        from tfnq.models import get_mode
+        model = self.models[name]
+        model._coding = self.codings[name]
+        model.coding_mode = get_mode(self.modes[name])
+        return model
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    from tfnq import export
+    root = tmp_path_factory.mktemp("models")
+    lin, linsr, other = make_model(), make_model(soft_round=True), make_model(seed=1)
+    plan = [(UNQ, lin, "UN+Q"), (UNUQ, lin, "UN+UQ"), (SR, linsr, "UN+UQ+SR"),
+            (OTHER, other, "UN+UQ")]
+    result = Exported(root=root, paths={}, models={}, modes={}, codings={})
+    for name, model, mode in plan:
+        assert export.model_dir_name(name.split("-")[0], mode) == name
+        result.paths[name] = export.export_model(
+            model, mode, os.path.join(root, name), training={"lmbda": 0.01, "steps": 0})
+        result.models[name] = model
+        result.modes[name] = mode
+        result.codings[name] = model._coding
+    return result
+
+
+@pytest.fixture(scope="session")
+def codecs(exported):
+    """Model name -> loaded `tfnq.Codec` (each SavedModel loaded once)."""
+    from tfnq import export
+
+    class _Cache(dict):
+        def __missing__(self, name):
+            self[name] = export.load(exported.paths[name])
+            return self[name]
+
+    return _Cache()
+
+
+@pytest.fixture
+def models_env(exported, monkeypatch):
+    """`TFNQ_MODELS` pointing at the exported fixture models."""
+    monkeypatch.setenv("TFNQ_MODELS", str(exported.root))
+    return exported

@@ -1,0 +1,87 @@
+"""Finding exported tfnq models: by name, by path, or by the fingerprint in a file.
+
+Models live in a folder laid out for TensorFlow Serving,
+`<models_dir>/<name>/<version>/`, each with `assets.extra/tfnq.json` metadata.
+The folder is `$TFNQ_MODELS` if set, else the `saved_models/` folder shipped beside
+the package. `<models_dir>/DEFAULT` names the default model.
+"""
+
+import json
+import os
+
+from tfnq import export
+
+__all__ = [
+    "default_model",
+    "find_by_fingerprint",
+    "list_models",
+    "models_dir",
+    "resolve",
+]
+
+
+def models_dir():
+    """The folder holding exported models."""
+    env = os.environ.get("TFNQ_MODELS")
+    if env:
+        return env
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "saved_models")
+
+
+def list_models(directory=None):
+    """Metadata of every model in `directory`, each with its `path`, sorted by name."""
+    directory = directory or models_dir()
+    found = []
+    if not os.path.isdir(directory):
+        return found
+    for name in sorted(os.listdir(directory)):
+        folder = os.path.join(directory, name)
+        if not os.path.isdir(folder):
+            continue
+        try:
+            version = export.version_dir(folder)
+            with open(os.path.join(version, export.METADATA_PATH)) as f:
+                metadata = json.load(f)
+        except (export.CodecError, OSError, ValueError):
+            continue
+        metadata["path"] = version
+        found.append(metadata)
+    return found
+
+
+def default_model(directory=None):
+    """Name of the default model (from `<models_dir>/DEFAULT`)."""
+    directory = directory or models_dir()
+    try:
+        with open(os.path.join(directory, "DEFAULT")) as f:
+            return f.read().strip()
+    except OSError:
+        models = list_models(directory)
+        if not models:
+            raise export.CodecError(
+                f"tfnq: no models found in {directory} (set TFNQ_MODELS or use --model)"
+            ) from None
+        return models[0]["name"]
+
+
+def resolve(name_or_path=None, directory=None):
+    """Path of a model given by name (in the models folder) or by path; None -> default."""
+    directory = directory or models_dir()
+    if name_or_path is None:
+        name_or_path = default_model(directory)
+    if os.path.isdir(name_or_path):
+        return export.version_dir(name_or_path)
+    candidate = os.path.join(directory, name_or_path)
+    if os.path.isdir(candidate):
+        return export.version_dir(candidate)
+    names = ", ".join(m["name"] for m in list_models(directory)) or "none"
+    raise export.CodecError(f"tfnq: unknown model {name_or_path!r} (available: {names})")
+
+
+def find_by_fingerprint(fingerprint, directory=None):
+    """Path of the model whose fingerprint (int) matches, or None."""
+    for metadata in list_models(directory):
+        if int(metadata.get("fingerprint", "0"), 16) == fingerprint:
+            return metadata["path"]
+    return None
