@@ -112,6 +112,8 @@ def main(argv):
     flags_path = os.path.join(FLAGS.checkpoint_dir, "flags.json")
     with open(flags_path, "w") as f:
         json.dump({k: FLAGS[k].value for k in FLAGS if k in _OUR_FLAGS}, f, indent=1)
+    with open(os.path.join(FLAGS.checkpoint_dir, "model.json"), "w") as f:
+        json.dump(dict(architecture=model.architecture, config=model.get_config()), f, indent=1)
 
     files = data.list_files(FLAGS.train_glob)
     logging.info("%d training images", len(files))
@@ -153,16 +155,10 @@ def main(argv):
     manager.save(checkpoint_number=step)
 
     if FLAGS.export_dir:
-        modes = ["UN+UQ+SR"] if soft_round else ["UN+Q", "UN+UQ"]
-        name = FLAGS.name or f"{FLAGS.model}-{FLAGS.mode.lower()}-{FLAGS.lmbda:g}"
-        training_info = dict(
-            steps=step, lmbda=FLAGS.lmbda, train_mode=FLAGS.mode,
-            expected_grads=expected_grads, flags=json.load(open(flags_path)))
-        for mode in modes:
-            path = export.export_model(
-                model, mode, os.path.join(FLAGS.export_dir, export.model_dir_name(name, mode)),
-                training=training_info)
-            print(f"exported {mode} to {path}")
+        name = FLAGS.name or f"{FLAGS.model}-{FLAGS.lmbda:g}"
+        for path in export.export_trained(model, FLAGS.export_dir, name, FLAGS.checkpoint_dir,
+                                          steps=step):
+            print(f"exported {path}")
 
 
 _OUR_FLAGS = [

@@ -24,7 +24,13 @@ SR = "linsr-un-uq-sr"
 OTHER = "other-un-uq"
 # The exported models whose modes cover all three coding modes.
 BY_MODE = {"UN+Q": UNQ, "UN+UQ": UNUQ, "UN+UQ+SR": SR}
-ODD_SIZES = [(1, 1), (7, 13), (9, 8), (17, 33)]
+
+
+def odd_sizes(raises):
+    """The odd image sizes to round trip, including 1x1 (padded by edge replication)."""
+    del raises
+    return [pytest.param((1, 1), id="1x1")] + [
+        pytest.param(size, id=f"{size[0]}x{size[1]}") for size in [(7, 13), (9, 8), (17, 33)]]
 
 
 def pytest_configure(config):
@@ -101,6 +107,9 @@ def exported(tmp_path_factory):
     plan = [(UNQ, lin, "UN+Q"), (UNUQ, lin, "UN+UQ"), (SR, linsr, "UN+UQ+SR"),
             (OTHER, other, "UN+UQ")]
     result = Exported(root=root, paths={}, models={}, modes={}, codings={})
+    # A stale version where OTHER goes: the export must replace it (test_export.py).
+    os.makedirs(os.path.join(root, OTHER, "1"))
+    pathlib.Path(root, OTHER, "1", "stale.txt").write_text("stale")
     for name, model, mode in plan:
         assert export.model_dir_name(name.split("-")[0], mode) == name
         result.paths[name] = export.export_model(

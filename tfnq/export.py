@@ -33,17 +33,22 @@ __all__ = [
     "CodecError",
     "ServableCodec",
     "export_model",
+    "export_trained",
     "fingerprint",
     "load",
     "model_dir_name",
     "version_dir",
     "METADATA_PATH",
+    "MAX_PIXELS",
     "MAX_SIDE",
 ]
 
 METADATA_PATH = os.path.join("assets.extra", "tfnq.json")
-# Largest image side a file may declare; larger headers are refused before decoding.
+# Largest image side and pixel count a file may declare (and an image may have);
+# larger headers are refused before decoding, so a forged header cannot make the
+# decoder allocate unbounded memory.
 MAX_SIDE = 1 << 16
+MAX_PIXELS = 1 << 26
 
 
 class CodecError(ValueError):
@@ -78,9 +83,14 @@ class ServableCodec(tf.Module):
     def compress(self, image):
         """uint8 `[H, W, 3]` image -> one tfnq file (string scalar)."""
         shape = tf.shape(image)
-        check = tf.debugging.assert_positive(
-            shape[:2], message="tfnq: the image is empty")
-        with tf.control_dependencies([check]):
+        checks = [
+            tf.debugging.assert_positive(shape[:2], message="tfnq: the image is empty"),
+            tf.debugging.assert_less_equal(
+                tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64),
+                tf.constant(MAX_PIXELS, tf.int64),
+                message=f"tfnq: images above {MAX_PIXELS} pixels are not supported"),
+        ]
+        with tf.control_dependencies(checks):
             sections = self.model.compress_image(image)
         return bitstream.pack(self._mode_id, self._fingerprint, shape[0], shape[1], sections)
 
@@ -95,6 +105,9 @@ class ServableCodec(tf.Module):
             tf.debugging.assert_positive(size, message="tfnq: the file declares an empty image"),
             tf.debugging.assert_less_equal(
                 size, tf.constant(MAX_SIDE, tf.int64),
+                message="tfnq: the file declares an implausibly large image"),
+            tf.debugging.assert_less_equal(
+                size[0] * size[1], tf.constant(MAX_PIXELS, tf.int64),
                 message="tfnq: the file declares an implausibly large image"),
         ]
         with tf.control_dependencies(checks):
@@ -135,11 +148,22 @@ def export_model(model, mode, path, version=1, training=None, coder=None):
     Returns:
       The version folder written.
     """
+    # Keras needs one call to know the model's input spec before it can be saved.
+    model(tf.zeros([1, 64, 64, 3]), training=False)
     codec = ServableCodec(model, mode, coder=coder)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+    def compress_signature(image):
+        return {"bitstring": codec.compress(image)}
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
+    def decompress_signature(bitstring):
+        return {"image": codec.decompress(bitstring)}
+
     signatures = {
-        "compress": codec.compress.get_concrete_function(),
-        "decompress": codec.decompress.get_concrete_function(),
-        "serving_default": codec.decompress.get_concrete_function(),
+        "compress": compress_signature.get_concrete_function(),
+        "decompress": decompress_signature.get_concrete_function(),
+        "serving_default": decompress_signature.get_concrete_function(),
     }
     target = os.path.join(path, str(version))
     os.makedirs(path, exist_ok=True)
@@ -165,6 +189,32 @@ def export_model(model, mode, path, version=1, training=None, coder=None):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None):
+    """Exports a trained model in every test-time mode it supports.
+
+    A model trained with uniform noise is exported as UN+Q and UN+UQ (one training
+    run serves both, Sec. 5.1), a soft-rounding model as UN+UQ+SR. The training
+    flags found in `checkpoint_dir/flags.json` go into the metadata.
+
+    Returns:
+      The version folders written.
+    """
+    info = {}
+    if checkpoint_dir:
+        try:
+            with open(os.path.join(checkpoint_dir, "flags.json")) as f:
+                flags = json.load(f)
+            info = dict(lmbda=flags.get("lmbda"), train_mode=flags.get("mode"), flags=flags)
+        except (OSError, ValueError):
+            pass
+    info["steps"] = steps
+    info["expected_grads"] = bool(getattr(model, "expected_grads", False))
+    modes = [m.name for m in modes_lib.MODES.values() if m.soft_round == model.soft_round]
+    return [export_model(model, mode, os.path.join(export_dir, model_dir_name(name, mode)),
+                         training=info)
+            for mode in modes]
 
 
 def version_dir(path):
@@ -201,10 +251,7 @@ class Codec:
         try:
             return fn(arg)
         except tf.errors.InvalidArgumentError as e:
-            message = bitstream.error_message(e)
-            if message is None:
-                message = "tfnq: " + e.message.strip().splitlines()[0]
-            raise CodecError(message) from None
+            raise CodecError(bitstream.error_message(e) or _plain_message(e)) from None
 
     @staticmethod
     def _check_image(image):
@@ -214,8 +261,9 @@ class Codec:
                 f"tfnq: expected a uint8 HxWx3 image, got {image.dtype} {image.shape}")
         if image.shape[0] < 1 or image.shape[1] < 1:
             raise CodecError("tfnq: the image is empty")
-        if max(image.shape[:2]) > MAX_SIDE:
-            raise CodecError(f"tfnq: image sides above {MAX_SIDE} pixels are not supported")
+        if max(image.shape[:2]) > MAX_SIDE or image.shape[0] * image.shape[1] > MAX_PIXELS:
+            raise CodecError(f"tfnq: images above {MAX_SIDE} pixels a side or {MAX_PIXELS} "
+                             "pixels are not supported")
         return image
 
     def compress(self, image):
@@ -235,6 +283,17 @@ class Codec:
     def estimate_bits(self, image):
         """Estimated bits of the latents (without container overhead)."""
         return float(self._run(self._module.estimate_bits, self._check_image(image)))
+
+
+def _plain_message(error):
+    """The informative line of a TensorFlow error that has no "tfnq:" message."""
+    for line in error.message.splitlines():
+        line = line.strip()
+        if (line and not line.startswith(("Graph execution error", "Detected at node", "File ",
+                                          "[[", "}}", "Traceback"))
+                and not line.endswith(":")):
+            return "tfnq: " + line.split(" [Op:")[0]
+    return "tfnq: " + (error.message.strip().splitlines() or ["error"])[0]
 
 
 def load(path):

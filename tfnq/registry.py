@@ -45,6 +45,7 @@ def list_models(directory=None):
                 metadata = json.load(f)
         except (export.CodecError, OSError, ValueError):
             continue
+        metadata["name"] = name  # The folder name is what `resolve` looks up.
         metadata["path"] = version
         found.append(metadata)
     return found

@@ -151,7 +151,8 @@ class LinearCodec(tf.keras.Model):
         b = self.block_size
         pad_h = (b - shape[1] % b) % b
         pad_w = (b - shape[2] % b) % b
-        return tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
+        x = tf.concat([x, tf.repeat(x[:, -1:], pad_h, axis=1)], axis=1)
+        return tf.concat([x, tf.repeat(x[:, :, -1:], pad_w, axis=2)], axis=2)
 
     def _to_image(self, x_hat, height, width):
         x_hat = x_hat[0, :height, :width, :]

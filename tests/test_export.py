@@ -1,0 +1,330 @@
+"""Tests for tfnq.export: SavedModels whose signatures code whole tfnq files."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import (
+    BY_MODE,
+    OTHER,
+    SR,
+    UNQ,
+    UNUQ,
+    odd_sizes,
+    random_image,
+    sample_crop,
+)
+
+import tfnq
+from tfnq import bitstream, export, models
+
+CONTAINER_OVERHEAD = bitstream.HEADER_SIZE + 1 + 4  # Header, section count, one length.
+
+
+def _flip(data, position):
+    position %= len(data)
+    return data[:position] + bytes([data[position] ^ 0x5A]) + data[position + 1:]
+
+
+def _decompress_error(codec, data):
+    with pytest.raises(tfnq.CodecError) as info:
+        codec.decompress(data)
+    message = str(info.value)
+    assert message.startswith("tfnq: "), message
+    assert "\n" not in message, message
+    return message
+
+
+# -- Loading and metadata ------------------------------------------------------------
+
+
+def test_load_model_folder_and_version_folder(exported):
+    version = exported.paths[UNQ]
+    folder = os.path.dirname(version)
+    assert os.path.basename(version) == "1"
+    for path in (folder, version):
+        codec = tfnq.load(path)
+        assert isinstance(codec, tfnq.Codec)
+        assert os.path.samefile(codec.path, version)
+        assert codec.name == UNQ and codec.mode == "UN+Q"
+
+
+def test_load_rejects_non_model_folders(tmp_path):
+    with pytest.raises(tfnq.CodecError, match="^tfnq: no SavedModel found"):
+        tfnq.load(str(tmp_path))
+    with pytest.raises(tfnq.CodecError, match="^tfnq: no SavedModel found"):
+        tfnq.load(str(tmp_path / "missing"))
+
+
+def test_metadata(exported, codecs):
+    for name, path in exported.paths.items():
+        metadata = codecs[name].metadata
+        assert {"name", "architecture", "mode", "fingerprint", "config", "coder",
+                "training"} <= set(metadata)
+        assert metadata["name"] == name == os.path.basename(os.path.dirname(path))
+        assert metadata["architecture"] == "linear"
+        assert metadata["mode"] == exported.modes[name]
+        assert len(metadata["fingerprint"]) == 8 and int(metadata["fingerprint"], 16) >= 0
+        assert metadata["config"] == exported.models[name].get_config()
+        assert metadata["coder"] == "tfc-range"
+        assert metadata["training"] == {"lmbda": 0.01, "steps": 0}
+
+
+def test_fingerprints_differ(codecs):
+    fingerprints = {name: codecs[name].metadata["fingerprint"]
+                    for name in (UNQ, UNUQ, SR, OTHER)}
+    assert fingerprints[UNQ] != fingerprints[UNUQ]  # Same weights, other mode.
+    assert fingerprints[UNUQ] != fingerprints[OTHER]  # Other seed.
+    assert len(set(fingerprints.values())) == 4
+
+
+def test_fingerprint_is_deterministic(exported):
+    model = exported.use(UNUQ)
+    variables = list(model.trainable_variables) + list(model._coding.variables)
+    fingerprint = export.fingerprint(model, "UN+UQ", variables)
+    assert 0 <= fingerprint < 2**32
+    assert export.fingerprint(model, "UN+UQ", list(variables)) == fingerprint
+    assert export.fingerprint(model, "UN+Q", variables) != fingerprint
+    assert export.fingerprint(exported.models[OTHER], "UN+UQ", variables) != fingerprint
+
+
+def test_export_replaced_existing_version(exported):
+    # conftest put a stale version 1 (and a marker file) where OTHER was exported.
+    folder = os.path.dirname(exported.paths[OTHER])
+    assert sorted(os.listdir(folder)) == ["1"]  # No ".export-*" temporary folders.
+    assert not os.path.exists(os.path.join(exported.paths[OTHER], "stale.txt"))
+    assert os.path.exists(os.path.join(exported.paths[OTHER], "saved_model.pb"))
+    for name, path in exported.paths.items():
+        leftovers = [d for d in os.listdir(os.path.dirname(path)) if d.startswith(".export-")]
+        assert not leftovers, (name, leftovers)
+
+
+def test_export_model_never_called(tmp_path):
+    model = tfnq.LinearCodec(init="jpeg", init_step=16)
+    try:
+        export.export_model(model, "UN+Q", str(tmp_path / "fresh"))
+    finally:
+        # Even when saving fails, no temporary folder is left behind.
+        assert not [d for d in os.listdir(tmp_path / "fresh") if d.startswith(".export-")]
+    assert tfnq.load(str(tmp_path / "fresh")).mode == "UN+Q"
+
+
+# -- The serving signatures ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported.paths[UNUQ])
+
+
+def test_signature_inputs(loaded):
+    assert {"compress", "decompress"} <= set(loaded.signatures)
+    args, kwargs = loaded.signatures["compress"].structured_input_signature
+    assert args == () and list(kwargs) == ["image"]
+    assert kwargs["image"].dtype == tf.uint8
+    assert kwargs["image"].shape.as_list() == [None, None, 3]
+    args, kwargs = loaded.signatures["decompress"].structured_input_signature
+    assert args == () and list(kwargs) == ["bitstring"]
+    assert kwargs["bitstring"].dtype == tf.string and kwargs["bitstring"].shape == []
+
+
+def test_signatures_round_trip(loaded, codecs):
+    image = random_image(9, 8, seed=5)
+    outputs = loaded.signatures["compress"](image=tf.constant(image))
+    assert len(outputs) == 1
+    (bitstring,) = outputs.values()
+    assert bitstring.dtype == tf.string and bitstring.shape == []
+    assert bitstring.numpy() == codecs[UNUQ].compress(image)
+    outputs = loaded.signatures["decompress"](bitstring=bitstring)
+    assert len(outputs) == 1
+    (decoded,) = outputs.values()
+    assert decoded.dtype == tf.uint8
+    np.testing.assert_array_equal(decoded.numpy(), codecs[UNUQ].reconstruct(image))
+
+
+def test_signature_output_names(loaded):
+    image = random_image(9, 8, seed=5)
+    outputs = loaded.signatures["compress"](image=tf.constant(image))
+    assert list(outputs) == ["bitstring"]
+    outputs = loaded.signatures["decompress"](bitstring=outputs["bitstring"])
+    assert list(outputs) == ["image"]
+
+
+# -- Round trips through the loaded SavedModels -----------------------------------------
+
+
+@pytest.mark.parametrize("size", odd_sizes(raises=tfnq.CodecError))
+@pytest.mark.parametrize("mode", sorted(BY_MODE))
+def test_round_trip_odd_sizes(codecs, mode, size):
+    codec = codecs[BY_MODE[mode]]
+    image = random_image(*size, seed=size[0] * 100 + size[1])
+    data = codec.compress(image)
+    assert isinstance(data, bytes)
+    decoded = codec.decompress(data)
+    assert decoded.dtype == np.uint8 and decoded.shape == (*size, 3)
+    np.testing.assert_array_equal(decoded, codec.reconstruct(image))
+
+
+@pytest.mark.parametrize("mode", sorted(BY_MODE))
+def test_round_trip_sample_and_container(codecs, mode):
+    """Bound: |8 * payload bytes - estimate_bits| <= 0.01 * estimate_bits + 32 bits."""
+    codec = codecs[BY_MODE[mode]]
+    image = sample_crop(256)
+    data = codec.compress(image)
+    np.testing.assert_array_equal(codec.decompress(data), codec.reconstruct(image))
+    assert codec.compress(image) == data  # Deterministic.
+
+    header = bitstream.parse_header(data)
+    assert data[:4] == bitstream.MAGIC
+    assert header["version"] == bitstream.FORMAT_VERSION
+    assert header["mode"] == models.MODES[mode].id
+    assert header["fingerprint"] == int(codec.metadata["fingerprint"], 16)
+    assert (header["height"], header["width"]) == (256, 256)
+    assert header["num_sections"] == 1
+    assert header["checksum_ok"] and header["size_ok"]
+    assert len(data) == CONTAINER_OVERHEAD + sum(header["section_lengths"])
+    payload_bits = (len(data) - 27) * 8
+    estimate = codec.estimate_bits(image)
+    assert abs(payload_bits - estimate) <= 0.01 * estimate + 32, (payload_bits, estimate)
+
+
+def test_loaded_codec_matches_in_memory_model(exported, codecs):
+    image = random_image(17, 33, seed=9)
+    model = exported.use(UNUQ)
+    np.testing.assert_array_equal(
+        codecs[UNUQ].reconstruct(image), model.reconstruct_image(image).numpy())
+    section = bitstream.unpack(codecs[UNUQ].compress(image), 1).sections[0]
+    assert section.numpy() == model.compress_image(image)[0].numpy()
+
+
+# -- Bad input --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_file(codecs):
+    return codecs[UNUQ].compress(random_image(17, 33, seed=1))
+
+
+def test_decompress_empty(codecs):
+    assert "too short" in _decompress_error(codecs[UNUQ], b"")
+
+
+def test_decompress_truncated(codecs, good_file):
+    n = len(good_file)
+    for length in [1, 4, 5, 18, 22, 23, 26, 27, 28, n // 2, n - 1]:
+        _decompress_error(codecs[UNUQ], good_file[:length])
+
+
+@pytest.mark.parametrize("position", [0, 3, 4, 5, 6, 9, 10, 13, 14, 17, 18, 21, 22, 23, 26])
+def test_decompress_flipped_header_byte(codecs, good_file, position):
+    _decompress_error(codecs[UNUQ], _flip(good_file, position))
+
+
+def test_decompress_flipped_payload_byte(codecs, good_file):
+    for position in [27, 28, len(good_file) // 2, -1]:
+        message = _decompress_error(codecs[UNUQ], _flip(good_file, position))
+        assert "corrupted" in message
+
+
+def test_decompress_appended_garbage(codecs, good_file):
+    for extra in [b"\0", b"garbage", good_file]:
+        assert "truncated or corrupted" in _decompress_error(codecs[UNUQ], good_file + extra)
+
+
+def test_decompress_random_bytes(codecs, good_file):
+    rng = np.random.default_rng(0)
+    for length in [1, 22, 23, 100, 5000]:
+        _decompress_error(codecs[UNUQ], rng.bytes(length))
+    _decompress_error(codecs[UNUQ], bitstream.MAGIC + rng.bytes(300))
+    _decompress_error(codecs[UNUQ], good_file[:27] + rng.bytes(len(good_file) - 27))
+
+
+def test_decompress_rejects_non_bytes(codecs, good_file):
+    with pytest.raises(tfnq.CodecError, match="^tfnq: "):
+        codecs[UNUQ].decompress(good_file.decode("latin-1"))
+    np.testing.assert_array_equal(
+        codecs[UNUQ].decompress(bytearray(good_file)), codecs[UNUQ].decompress(good_file))
+
+
+def test_decompress_file_of_other_model(codecs):
+    data = codecs[OTHER].compress(random_image(9, 8))
+    assert "another model" in _decompress_error(codecs[UNUQ], data)
+
+
+def test_decompress_file_of_other_mode_same_weights(codecs):
+    data = codecs[UNQ].compress(random_image(9, 8))
+    message = _decompress_error(codecs[UNUQ], data)
+    assert "fingerprint mismatch" in message or "mode" in message
+    data = codecs[UNUQ].compress(random_image(9, 8))
+    message = _decompress_error(codecs[UNQ], data)
+    assert "fingerprint mismatch" in message or "mode" in message
+
+
+def _forge(codec, height, width, payload, mode_id=None):
+    """A file with a valid checksum for `codec`'s model, but made-up contents."""
+    mode_id = models.MODES[codec.mode].id if mode_id is None else mode_id
+    return bitstream.pack(mode_id, int(codec.metadata["fingerprint"], 16), height, width,
+                          [payload]).numpy()
+
+
+def test_decompress_forged_sizes(codecs, good_file):
+    codec = codecs[UNUQ]
+    payload = bitstream.unpack(good_file, 1).sections[0].numpy()
+    assert "empty image" in _decompress_error(codec, _forge(codec, 0, 33, payload))
+    assert "empty image" in _decompress_error(codec, _forge(codec, 17, 0, payload))
+    assert "large" in _decompress_error(codec, _forge(codec, export.MAX_SIDE + 1, 1, payload))
+    assert "mode" in _decompress_error(codec, _forge(codec, 17, 33, payload, mode_id=1))
+    # The genuine payload in a forged but consistent header decodes.
+    assert codec.decompress(_forge(codec, 17, 33, payload)).shape == (17, 33, 3)
+
+
+def test_decompress_forged_payload_never_crashes(codecs):
+    """Garbage with a valid checksum: a clean CodecError, or some image of the right size."""
+    codec = codecs[UNUQ]
+    rng = np.random.default_rng(1)
+    for payload in [b"", b"\0" * 40, b"\xff" * 40, rng.bytes(7), rng.bytes(2000)]:
+        data = _forge(codec, 17, 33, payload)
+        try:
+            image = codec.decompress(data)
+        except tfnq.CodecError as e:
+            assert str(e).startswith("tfnq: ")
+        else:
+            assert image.dtype == np.uint8 and image.shape == (17, 33, 3)
+
+
+@pytest.mark.parametrize("image", [
+    np.zeros((8, 8, 3), np.float32),
+    np.zeros((8, 8, 3), np.int64),
+    np.zeros((8, 8), np.uint8),
+    np.zeros((8, 8, 4), np.uint8),
+    np.zeros((8, 8, 1), np.uint8),
+    np.zeros((1, 8, 8, 3), np.uint8),
+    np.zeros((0, 8, 3), np.uint8),
+    np.zeros((8, 0, 3), np.uint8),
+    np.zeros((0, 0, 3), np.uint8),
+], ids=["float32", "int64", "HxW", "HxWx4", "HxWx1", "4-D", "0xW", "Hx0", "0x0"])
+def test_compress_rejects_bad_images(codecs, image):
+    with pytest.raises(tfnq.CodecError, match="^tfnq: "):
+        codecs[UNUQ].compress(image)
+    with pytest.raises(tfnq.CodecError, match="^tfnq: "):
+        codecs[UNUQ].reconstruct(image)
+
+
+def test_compress_rejects_too_large_images(codecs):
+    # Checked before any work is done (the array is not even read).
+    image = np.lib.stride_tricks.as_strided(
+        np.zeros(3, np.uint8), shape=(export.MAX_SIDE + 1, 1, 3), strides=(0, 0, 1))
+    with pytest.raises(tfnq.CodecError, match="^tfnq: image sides above"):
+        codecs[UNUQ].compress(image)
+
+
+def test_tiny_image_error_is_informative(codecs):
+    try:
+        data = codecs[UNQ].compress(random_image(1, 1))
+    except tfnq.CodecError as e:
+        message = str(e)
+        assert message.startswith("tfnq: ") and "\n" not in message
+        assert "Graph execution error" not in message and not message.endswith(":"), message
+    else:
+        assert codecs[UNQ].decompress(data).shape == (1, 1, 3)
