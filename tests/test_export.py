@@ -315,7 +315,7 @@ def test_compress_rejects_too_large_images(codecs):
     # Checked before any work is done (the array is not even read).
     image = np.lib.stride_tricks.as_strided(
         np.zeros(3, np.uint8), shape=(export.MAX_SIDE + 1, 1, 3), strides=(0, 0, 1))
-    with pytest.raises(tfnq.CodecError, match="^tfnq: image sides above"):
+    with pytest.raises(tfnq.CodecError, match="^tfnq: images above"):
         codecs[UNUQ].compress(image)
 
 
