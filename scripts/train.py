@@ -25,7 +25,7 @@ import tfnq  # noqa: E402
 from tfnq import data, export, training  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "linear", ["linear"], "Architecture.")
+flags.DEFINE_enum("model", "linear", ["linear", "hyperprior"], "Architecture.")
 flags.DEFINE_string(
     "mode", "UN",
     "Training mode: 'UN' (uniform noise; exports UN+Q and UN+UQ) or 'UN+UQ+SR' "
@@ -55,6 +55,11 @@ flags.DEFINE_string("name", None, "Model name for export (default: from the flag
 flags.DEFINE_enum("init", "orthogonal", ["orthogonal", "jpeg"], "Linear codec init.")
 flags.DEFINE_bool("paired_init", True, "Synthesis starts as the inverse of the analysis.")
 flags.DEFINE_float("init_step", 8.0, "Initial quantization step of the linear codec.")
+flags.DEFINE_integer("num_filters", 128, "Hyperprior: channels N (hidden layers, hyper-latents).")
+flags.DEFINE_integer("num_latents", 192, "Hyperprior: channels M of the latents.")
+flags.DEFINE_string("init_from", None,
+                    "Start from the weights of the latest checkpoint in this folder (e.g. a "
+                    "model trained at another lambda); ignored when resuming.")
 flags.DEFINE_integer("seed", 0, "Seed for initialization and data order.")
 flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TensorFlow's default).")
 flags.mark_flags_as_required(["train_glob", "checkpoint_dir"])
@@ -78,6 +83,10 @@ def build_model(soft_round, expected_grads):
             init=FLAGS.init, paired_init=FLAGS.paired_init, init_step=FLAGS.init_step,
             soft_round=soft_round, expected_grads=expected_grads,
             alpha=FLAGS.alpha_start, seed=FLAGS.seed)
+    if FLAGS.model == "hyperprior":
+        return tfnq.MeanScaleHyperprior(
+            num_filters=FLAGS.num_filters, num_latents=FLAGS.num_latents,
+            soft_round=soft_round, expected_grads=expected_grads, alpha=FLAGS.alpha_start)
     raise app.UsageError(f"unknown --model {FLAGS.model}")
 
 
@@ -85,6 +94,7 @@ def main(argv):
     del argv
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     tf.random.set_seed(FLAGS.seed)
     soft_round, expected_grads = parse_mode(FLAGS.mode)
     model = build_model(soft_round, expected_grads)
@@ -109,6 +119,14 @@ def main(argv):
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         logging.info("Resumed from %s at step %d", manager.latest_checkpoint,
                      int(trainer.step.numpy()))
+    elif FLAGS.init_from:
+        source = tf.train.latest_checkpoint(FLAGS.init_from)
+        if source is None:
+            raise app.UsageError(f"--init_from: no checkpoint in {FLAGS.init_from}")
+        tf.train.Checkpoint(model=model).restore(source).assert_existing_objects_matched(
+        ).expect_partial()
+        model.alpha.assign(FLAGS.alpha_start)
+        logging.info("Initialized the model from %s", source)
     flags_path = os.path.join(FLAGS.checkpoint_dir, "flags.json")
     with open(flags_path, "w") as f:
         json.dump({k: FLAGS[k].value for k in FLAGS if k in _OUR_FLAGS}, f, indent=1)
@@ -165,7 +183,7 @@ _OUR_FLAGS = [
     "model", "mode", "lmbda", "lambda_decay", "lambda_decay_factor", "alpha_start",
     "alpha_end", "warmup_steps", "patch_size", "batch_size", "num_steps", "learning_rate",
     "density_learning_rate", "lr_decay_at", "lr_decay_factor", "train_glob", "checkpoint_dir",
-    "init", "paired_init", "init_step", "seed"]
+    "init", "paired_init", "init_step", "num_filters", "num_latents", "init_from", "seed"]
 
 if __name__ == "__main__":
     sys.exit(app.run(main))

@@ -1,13 +1,23 @@
 """Keras layers."""
 
 from tfnq.layers.block_transform import BlockAnalysis, BlockSynthesis, block_basis
+from tfnq.layers.hyperprior_transforms import (
+    AnalysisTransform,
+    HyperAnalysisTransform,
+    HyperSynthesisTransform,
+    SynthesisTransform,
+)
 from tfnq.layers.soft_round import SoftRound, SoftRoundConditionalMean, SoftRoundInverse
 
 __all__ = [
+    "AnalysisTransform",
     "BlockAnalysis",
     "BlockSynthesis",
+    "HyperAnalysisTransform",
+    "HyperSynthesisTransform",
     "SoftRound",
     "SoftRoundConditionalMean",
     "SoftRoundInverse",
+    "SynthesisTransform",
     "block_basis",
 ]

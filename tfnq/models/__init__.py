@@ -1,15 +1,20 @@
 """Codecs: training step and exported compress/decompress."""
 
+from tfnq.models.hyperprior import MeanScaleHyperprior
 from tfnq.models.linear import LinearCodec
 from tfnq.models.modes import MODES, Mode, get_mode
 
 # Architecture name (as stored in exported metadata) -> model class.
-ARCHITECTURES = {LinearCodec.architecture: LinearCodec}
+ARCHITECTURES = {
+    LinearCodec.architecture: LinearCodec,
+    MeanScaleHyperprior.architecture: MeanScaleHyperprior,
+}
 
 __all__ = [
     "ARCHITECTURES",
     "LinearCodec",
     "MODES",
+    "MeanScaleHyperprior",
     "Mode",
     "get_mode",
 ]

@@ -17,6 +17,7 @@ import tensorflow_compression as tfc
 
 from tfnq import distributions, entropy_models, layers, ops
 from tfnq.models import modes as modes_lib
+from tfnq.models import padding
 
 __all__ = ["LinearCodec"]
 
@@ -145,18 +146,10 @@ class LinearCodec(tf.keras.Model):
         return self._coding
 
     def _pad(self, image):
-        """uint8 `[H, W, 3]` -> float `[1, H', W', 3]`, padded by edge replication."""
-        x = tf.cast(image, tf.float32)[None]
-        shape = tf.shape(x)
-        b = self.block_size
-        pad_h = (b - shape[1] % b) % b
-        pad_w = (b - shape[2] % b) % b
-        x = tf.concat([x, tf.repeat(x[:, -1:], pad_h, axis=1)], axis=1)
-        return tf.concat([x, tf.repeat(x[:, :, -1:], pad_w, axis=2)], axis=2)
+        return padding.pad_image(image, self.block_size)
 
     def _to_image(self, x_hat, height, width):
-        x_hat = x_hat[0, :height, :width, :]
-        return tf.saturate_cast(tf.round(x_hat), tf.uint8)
+        return padding.crop_to_image(x_hat, height, width)
 
     def compress_image(self, image):
         """uint8 `[H, W, 3]` -> list of one scalar string."""
