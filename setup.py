@@ -20,6 +20,13 @@ setuptools.setup(
         "numpy<2",
         "absl-py",
         "pillow",
+        # Evaluation against classical codecs (tfnq.evaluation). imagecodecs 2026.3.6 and
+        # later require numpy>=2, which TensorFlow 2.14 cannot use.
+        "imagecodecs>=2024.9.22,<2026.3",
+        "pillow-heif>=0.18",
+        "bjontegaard>=1.3,<2",
+        "matplotlib>=3.8",
+        "tqdm",
     ],
     extras_require={
         "test": ["pytest", "ruff"],

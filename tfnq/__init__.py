@@ -21,6 +21,7 @@ _API = {
     "noisy_density": "tfnq.distributions",
     # Entropy models and coders.
     "UniversalBatchedEntropyModel": "tfnq.entropy_models",
+    "UniversalIndexedEntropyModel": "tfnq.entropy_models",
     "Coder": "tfnq.coders",
     "RangeCoder": "tfnq.coders",
     # Layers.
@@ -29,8 +30,13 @@ _API = {
     "SoftRound": "tfnq.layers",
     "SoftRoundInverse": "tfnq.layers",
     "SoftRoundConditionalMean": "tfnq.layers",
+    "AnalysisTransform": "tfnq.layers",
+    "SynthesisTransform": "tfnq.layers",
+    "HyperAnalysisTransform": "tfnq.layers",
+    "HyperSynthesisTransform": "tfnq.layers",
     # Models.
     "LinearCodec": "tfnq.models",
+    "MeanScaleHyperprior": "tfnq.models",
     "MODES": "tfnq.models",
     "get_mode": "tfnq.models",
     # Export and loading.
@@ -41,8 +47,8 @@ _API = {
 }
 
 _SUBMODULES = (
-    "bitstream", "cli", "coders", "data", "distributions", "entropy_models", "export",
-    "image_io", "layers", "models", "ops", "registry", "training")
+    "bitstream", "cli", "coders", "data", "distributions", "entropy_models", "evaluation",
+    "export", "image_io", "layers", "models", "ops", "registry", "training")
 
 __all__ = sorted(_API) + list(_SUBMODULES)
 
