@@ -120,3 +120,65 @@ def test_train_script_learns(tmp_path):
     first = float(lines[0].split("loss ")[1].split()[0])
     last = float(lines[-1].split("loss ")[1].split()[0])
     assert last < 0.7 * first
+
+
+def test_trainer_trains_the_hyperprior_and_respects_warmup():
+    tf.random.set_seed(0)
+    model = tfnq.MeanScaleHyperprior(8, 12)
+    schedule = training.Schedule(num_steps=40, lmbda=0.01, learning_rate=1e-3, warmup_steps=5)
+    trainer = training.Trainer(model, schedule)
+    def kernel():  # SignalConv2D computes its kernel from a parameterization on access.
+        return model.analysis.layers[0].kernel.numpy()
+
+    kernel_before = kernel()
+    x = _smooth_batch(0, n=2, size=64)
+    first = trainer.train_step(x)
+    for _ in range(4):
+        trainer.train_step(x)
+    np.testing.assert_array_equal(kernel(), kernel_before)
+    for _ in range(35):
+        last = trainer.train_step(x)
+    assert not np.array_equal(kernel(), kernel_before)
+    assert float(last["loss"]) < float(first["loss"])
+    assert int(trainer.skipped.numpy()) == 0
+
+
+def test_train_script_hyperprior_resumes_and_initializes_from_another_run(tmp_path):
+    images = str(tmp_path / "images")
+    _write_images(images, size=64)
+
+    def run(checkpoint_dir, steps, *extra):
+        cmd = [sys.executable, os.path.join(REPO, "scripts", "train.py"),
+               "--model=hyperprior", "--num_filters=8", "--num_latents=12",
+               f"--train_glob={images}", f"--checkpoint_dir={checkpoint_dir}",
+               f"--num_steps={steps}", "--patch_size=64", "--batch_size=2", "--log_every=2",
+               "--checkpoint_every=2", "--lmbda=0.01", *extra]
+        env = dict(os.environ, PYTHONPATH=REPO)
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result
+
+    first = tmp_path / "first"
+    assert "step 4/4" in run(first, 4).stdout
+    assert json.load(open(first / "model.json"))["architecture"] == "hyperprior"
+    resumed = run(first, 6)
+    assert "step 2/" not in resumed.stdout and "step 6/6" in resumed.stdout
+    # A new run at another lambda starts from the first run's weights (with no steps
+    # taken, its checkpoint holds exactly those weights).
+    second = tmp_path / "second"
+    result = run(second, 0, f"--init_from={first}", "--lmbda=0.02")
+    assert "Initialized the model from" in result.stderr
+    source, target = tf.train.load_checkpoint(str(first)), tf.train.load_checkpoint(str(second))
+    names = [name for name, _ in tf.train.list_variables(str(first))
+             if name.startswith("model/") and "OPTIMIZER_SLOT" not in name]
+    assert len(names) > 20
+    for name in names:
+        np.testing.assert_array_equal(source.get_tensor(name), target.get_tensor(name))
+    assert int(target.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 0
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "train.py"),
+                        "--model=hyperprior", f"--train_glob={images}",
+                        f"--checkpoint_dir={tmp_path / 'third'}",
+                        f"--init_from={tmp_path / 'empty'}"],
+                       capture_output=True, env=dict(os.environ, PYTHONPATH=REPO),
+                       timeout=600, check=True)
