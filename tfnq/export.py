@@ -67,17 +67,34 @@ def fingerprint(model, mode, variables):
     return int.from_bytes(h.digest()[:4], "big")
 
 
+class _Untracked:
+    """Holds an object without making it a dependency of a `tf.Module`."""
+
+    def __init__(self, model):
+        self.model = model
+
+
 class ServableCodec(tf.Module):
     """A trained model prepared for coding in one mode, with exportable signatures."""
 
     def __init__(self, model, mode, coder=None):
         super().__init__(name="tfnq_codec")
-        self.model = model
         self.mode = modes_lib.get_mode(mode)
         self.entropy_model = model.prepare_coding(self.mode.name, coder=coder)
+        # The model's variables and coding tables are tracked as a flat list and the
+        # Keras model itself is hidden from the object graph: otherwise
+        # `tf.saved_model.save` also traces and stores every Keras layer's own call
+        # functions (half the size of a hyperprior SavedModel), which no signature uses.
+        self.model_variables = list(tf.Module.variables.fget(model))
+        self._untracked = _Untracked(model)
         self.fingerprint = fingerprint(model, self.mode.name, self.variables)
         self._fingerprint = tf.constant(self.fingerprint, tf.int64)
         self._mode_id = tf.constant(self.mode.id, tf.int32)
+
+    @property
+    def model(self):
+        """The tfnq model (not part of the SavedModel's object graph)."""
+        return self._untracked.model
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def compress(self, image):
