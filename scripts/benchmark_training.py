@@ -29,6 +29,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -48,7 +49,6 @@ LMBDA = 0.01
 
 
 def _batch():
-    import tensorflow as tf
     return tf.random.uniform(
         [FLAGS.batch_size, FLAGS.patch_size, FLAGS.patch_size, 3], 0, 255, seed=0)
 
@@ -64,8 +64,6 @@ def _time_steps(step, x):
 
 
 def _tfnq_step(soft_round, jit):
-    import tensorflow as tf
-
     import tfnq
     from tfnq import training
     model = tfnq.MeanScaleHyperprior(
@@ -88,8 +86,6 @@ def _tfnq_step(soft_round, jit):
 
 
 def _tfc_step(jit):
-    import tensorflow as tf
-
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import tfc_reference
     model = tfc_reference.TFCReferenceHyperprior(FLAGS.num_filters, FLAGS.num_latents)
@@ -108,8 +104,6 @@ def _tfc_step(jit):
 
 
 def _transforms_step(bf16):
-    import tensorflow as tf
-
     from tfnq import layers
     if bf16:
         tf.keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -146,7 +140,6 @@ def _pipeline_rate():
 
 def run_one(config):
     """Steps (or batches) per second of one configuration, in this process."""
-    import tensorflow as tf
     if config == "tfnq-1thread":
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -34,7 +34,6 @@ For a soft-rounding tfnq model the reference is the rounding codec with its weig
     codec = ReferenceCodec("/tmp/ref")     # .compress(uint8 HxWx3) -> bytes, .decompress
 """
 
-import json
 import math
 import os
 
@@ -204,22 +203,10 @@ def from_tfnq(model, prepare_coding=True):
 
 
 def restore_tfnq_model(path):
-    """The `tfnq.MeanScaleHyperprior` of an exported tfnq model, weights restored.
-
-    An exported module keeps the model's variables (weights and coding tables) as the
-    flat list `model_variables`, in `tf.Module` order; a fresh model of the same
-    configuration, prepared for the same mode, lists the same variables in the same
-    order (names and shapes are checked).
-    """
-    path = tfnq_export.version_dir(path)
-    with open(os.path.join(path, tfnq_export.METADATA_PATH)) as f:
-        metadata = json.load(f)
-    if metadata.get("architecture") != models.MeanScaleHyperprior.architecture:
-        raise ValueError(f"{path} is not a tfnq hyperprior ({metadata.get('architecture')})")
-    model = models.MeanScaleHyperprior(**metadata["config"])
-    model.prepare_coding(metadata["mode"])
-    _copy_variables(tf.saved_model.load(path).model_variables,
-                    tf.Module.variables.fget(model), "model")
+    """The `tfnq.MeanScaleHyperprior` of an exported tfnq model, weights restored."""
+    model = tfnq_export.restore_model(path)
+    if not isinstance(model, models.MeanScaleHyperprior):
+        raise ValueError(f"{path} is not a tfnq hyperprior ({model.architecture})")
     return model
 
 

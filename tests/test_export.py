@@ -11,6 +11,7 @@ from conftest import (
     SR,
     UNQ,
     UNUQ,
+    make_model,
     odd_sizes,
     random_image,
     sample_crop,
@@ -108,6 +109,48 @@ def test_export_model_never_called(tmp_path):
         # Even when saving fails, no temporary folder is left behind.
         assert not [d for d in os.listdir(tmp_path / "fresh") if d.startswith(".export-")]
     assert tfnq.load(str(tmp_path / "fresh")).mode == "UN+Q"
+
+
+def test_saved_model_holds_no_keras_layer_functions(exported):
+    # The Keras model is kept out of the object graph: only tfnq's own functions.
+    loaded = tf.saved_model.load(exported.paths[UNQ])
+    assert not hasattr(loaded, "model")
+    assert len(loaded.model_weights) == len(export.model_weights(exported.models[UNQ]))
+
+
+def test_model_weights_exclude_coding_tables(exported):
+    model = exported.use(UNUQ)
+    weights = export.model_weights(model)
+    tables = {id(model._coding._cdf), id(model._coding._cdf_offset)}
+    assert not tables & {id(v) for v in weights}
+    assert {id(v) for v in model.trainable_variables + [model.alpha]} == {id(v) for v in weights}
+    assert len(weights) == len(export.model_weights(make_model()))  # Unprepared model.
+
+
+def test_restore_model_and_re_export_in_another_mode(exported, codecs, tmp_path):
+    model = export.restore_model(exported.paths[UNQ])
+    assert isinstance(model, tfnq.LinearCodec)
+    assert model.get_config() == exported.models[UNQ].get_config()
+    for a, b in zip(export.model_weights(model), export.model_weights(exported.models[UNQ]),
+                    strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    (path,) = export.export_trained(model, str(tmp_path), "again", modes=["UN+UQ"],
+                                    training=codecs[UNQ].metadata["training"])
+    again = tfnq.load(path)
+    # The same weights in the same mode: the same fingerprint, so the same files.
+    assert again.metadata["fingerprint"] == codecs[UNUQ].metadata["fingerprint"]
+    assert again.metadata["training"] == {"lmbda": 0.01, "steps": 0, "expected_grads": False}
+    image = random_image(24, 40, seed=7)
+    assert again.compress(image) == codecs[UNUQ].compress(image)
+    with pytest.raises(tfnq.CodecError, match="cannot be exported as UN\\+UQ\\+SR"):
+        export.export_trained(model, str(tmp_path), "bad", modes=["UN+UQ+SR"])
+
+
+def test_restore_model_rejects_non_models(tmp_path):
+    os.makedirs(tmp_path / "m" / "1")
+    (tmp_path / "m" / "1" / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(tfnq.CodecError, match="^tfnq: .* is not a tfnq model"):
+        export.restore_model(str(tmp_path / "m"))
 
 
 # -- The serving signatures ------------------------------------------------------------

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
 
-from tfnq import bitstream
+from tfnq import bitstream, models
 from tfnq.models import modes as modes_lib
 
 __all__ = [
@@ -37,6 +37,8 @@ __all__ = [
     "fingerprint",
     "load",
     "model_dir_name",
+    "model_weights",
+    "restore_model",
     "version_dir",
     "METADATA_PATH",
     "MAX_PIXELS",
@@ -67,6 +69,61 @@ def fingerprint(model, mode, variables):
     return int.from_bytes(h.digest()[:4], "big")
 
 
+def _tables(coding_models):
+    """Coding tables: the variables entropy models hold themselves (not their priors')."""
+    return [v for m in coding_models for v in vars(m).values() if isinstance(v, tf.Variable)]
+
+
+def model_weights(model):
+    """A model's variables without coding tables, in a fixed order.
+
+    The order is Keras' (`model.weights`: creation order), so two models of the same
+    class and configuration list the same weights in the same order, whether or not
+    they were prepared for coding.
+    """
+    # Any entropy model with tables (`compression=True`) the model has built, even for
+    # an earlier mode (Keras keeps tracking replaced attributes).
+    tables = {id(v) for v in _tables(
+        m for m in tf.Module.submodules.fget(model) if getattr(m, "compression", False))}
+    return [v for v in model.weights if id(v) not in tables]
+
+
+def restore_model(path):
+    """The tfnq model of an exported SavedModel, weights restored (e.g. to re-export it).
+
+    Args:
+      path: Model folder or version folder.
+
+    Returns:
+      A model of the exported class and configuration, not prepared for coding.
+    """
+    path = version_dir(path)
+    try:
+        with open(os.path.join(path, METADATA_PATH)) as f:
+            metadata = json.load(f)
+        cls = models.ARCHITECTURES[metadata["architecture"]]
+    except (OSError, ValueError, KeyError) as e:
+        raise CodecError(f"tfnq: {path} is not a tfnq model ({e})") from None
+    model = cls(**metadata["config"])
+    target = model_weights(model)
+    loaded = tf.saved_model.load(path)
+    if hasattr(loaded, "model_weights"):
+        source = list(loaded.model_weights)
+        if len(source) != len(target):
+            raise CodecError(f"tfnq: {path}: {len(source)} weights, the model has "
+                             f"{len(target)}")
+        for s, t in zip(source, target, strict=True):
+            if s.shape != t.shape:
+                raise CodecError(f"tfnq: {path}: weight {s.name} {s.shape} does not fit "
+                                 f"{t.name} {t.shape}")
+            t.assign(s)
+    else:  # Exports of tfnq 0.1, whose object graph holds the Keras model as `model`.
+        status = tf.train.Checkpoint(model=model).read(
+            os.path.join(path, "variables", "variables"))
+        status.assert_existing_objects_matched().expect_partial()
+    return model
+
+
 class _Untracked:
     """Holds an object without making it a dependency of a `tf.Module`."""
 
@@ -80,14 +137,16 @@ class ServableCodec(tf.Module):
     def __init__(self, model, mode, coder=None):
         super().__init__(name="tfnq_codec")
         self.mode = modes_lib.get_mode(mode)
-        self.entropy_model = model.prepare_coding(self.mode.name, coder=coder)
-        # The model's variables and coding tables are tracked as a flat list and the
-        # Keras model itself is hidden from the object graph: otherwise
-        # `tf.saved_model.save` also traces and stores every Keras layer's own call
-        # functions (half the size of a hyperprior SavedModel), which no signature uses.
-        self.model_variables = list(tf.Module.variables.fget(model))
+        self.coding_models = list(model.prepare_coding(self.mode.name, coder=coder))
+        # The model's weights and its entropy models (with their coding tables) are
+        # tracked directly and the Keras model is hidden from the object graph:
+        # otherwise `tf.saved_model.save` also traces and stores every Keras layer's own
+        # call functions (half the size of a hyperprior SavedModel), which no signature
+        # uses. `restore_model` reads `model_weights` back into a fresh model.
+        self.model_weights = model_weights(model)
         self._untracked = _Untracked(model)
-        self.fingerprint = fingerprint(model, self.mode.name, self.variables)
+        self.fingerprint = fingerprint(
+            model, self.mode.name, self.model_weights + _tables(self.coding_models))
         self._fingerprint = tf.constant(self.fingerprint, tf.int64)
         self._mode_id = tf.constant(self.mode.id, tf.int32)
 
@@ -193,7 +252,7 @@ def export_model(model, mode, path, version=1, training=None, coder=None):
             mode=codec.mode.name,
             fingerprint=f"{codec.fingerprint:08x}",
             config=model.get_config(),
-            coder=codec.entropy_model.coder.name_tag,
+            coder=codec.coding_models[0].coder.name_tag,
             training=training or {},
         )
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
@@ -208,17 +267,19 @@ def export_model(model, mode, path, version=1, training=None, coder=None):
     return target
 
 
-def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None):
-    """Exports a trained model in every test-time mode it supports.
+def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, modes=None,
+                   training=None):
+    """Exports a trained model in every test-time mode it supports (or in `modes`).
 
     A model trained with uniform noise is exported as UN+Q and UN+UQ (one training
     run serves both, Sec. 5.1), a soft-rounding model as UN+UQ+SR. The training
-    flags found in `checkpoint_dir/flags.json` go into the metadata.
+    flags found in `checkpoint_dir/flags.json` go into the metadata, or `training`
+    (e.g. the metadata of an earlier export) as it is.
 
     Returns:
       The version folders written.
     """
-    info = {}
+    info = dict(training or {})
     if checkpoint_dir:
         try:
             with open(os.path.join(checkpoint_dir, "flags.json")) as f:
@@ -226,9 +287,15 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None):
             info = dict(lmbda=flags.get("lmbda"), train_mode=flags.get("mode"), flags=flags)
         except (OSError, ValueError):
             pass
-    info["steps"] = steps
+    if steps is not None or "steps" not in info:
+        info["steps"] = steps
     info["expected_grads"] = bool(getattr(model, "expected_grads", False))
-    modes = [m.name for m in modes_lib.MODES.values() if m.soft_round == model.soft_round]
+    supported = [m.name for m in modes_lib.MODES.values() if m.soft_round == model.soft_round]
+    modes = [modes_lib.get_mode(m).name for m in modes] if modes else supported
+    for mode in modes:
+        if mode not in supported:
+            raise CodecError(f"tfnq: a model trained {'with' if model.soft_round else 'without'}"
+                             f" soft rounding cannot be exported as {mode}")
     return [export_model(model, mode, os.path.join(export_dir, model_dir_name(name, mode)),
                          training=info)
             for mode in modes]

@@ -178,7 +178,8 @@ class MeanScaleHyperprior(tf.keras.Model):
         """Builds the coding tables for `mode` (eager; once, before export).
 
         Returns:
-          The entropy model of the latents (the hyper-latents' model shares its coder).
+          The entropy models that code the sections of a file, in order: the
+          hyper-latents' and the latents'.
         """
         mode = modes_lib.get_mode(mode)
         if mode.soft_round != self.soft_round:
@@ -188,7 +189,7 @@ class MeanScaleHyperprior(tf.keras.Model):
         self.coding_mode = mode
         self._hyper_coding, self._coding = self._entropy_models(
             mode.dither, compression=True, coder=coder)
-        return self._coding
+        return [self._hyper_coding, self._coding]
 
     def latent_shape(self, height, width):
         """Spatial shape of the hyper-latents for an image of the given size."""

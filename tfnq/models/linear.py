@@ -133,7 +133,11 @@ class LinearCodec(tf.keras.Model):
     # -- Real coding ------------------------------------------------------------------
 
     def prepare_coding(self, mode, coder=None):
-        """Builds the coding tables for `mode` (eager; once, before export)."""
+        """Builds the coding tables for `mode` (eager; once, before export).
+
+        Returns:
+          The entropy models that code the sections of a file, in order (here one).
+        """
         mode = modes_lib.get_mode(mode)
         if mode.soft_round != self.soft_round:
             raise ValueError(
@@ -143,7 +147,7 @@ class LinearCodec(tf.keras.Model):
         self._coding = entropy_models.UniversalBatchedEntropyModel(
             self.prior, coding_rank=3, dither=mode.dither, compression=True,
             num_noise_levels=self.num_noise_levels, coder=coder)
-        return self._coding
+        return [self._coding]
 
     def _pad(self, image):
         return padding.pad_image(image, self.block_size)

@@ -1,0 +1,38 @@
+"""Tests of scripts/export.py: re-exporting an exported model in another mode."""
+
+import os
+import subprocess
+import sys
+
+from conftest import UNQ, UNUQ, random_image
+
+import tfnq
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _export(*args):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    return subprocess.run([sys.executable, os.path.join(REPO, "scripts", "export.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_from_model_in_another_mode(exported, codecs, tmp_path):
+    result = _export(f"--from_model={exported.paths[UNQ]}", "--modes=UN+UQ",
+                     f"--export_dir={tmp_path}", "--name=again")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert os.listdir(tmp_path) == ["again-un-uq"]
+    again = tfnq.load(str(tmp_path / "again-un-uq"))
+    assert again.metadata["fingerprint"] == codecs[UNUQ].metadata["fingerprint"]
+    image = random_image(17, 33, seed=2)
+    assert again.compress(image) == codecs[UNUQ].compress(image)
+
+
+def test_bad_arguments(exported, tmp_path):
+    both = _export(f"--from_model={exported.paths[UNQ]}", "--checkpoint_dir=/nonexistent",
+                   f"--export_dir={tmp_path}", "--name=x")
+    assert both.returncode != 0 and "exactly one of" in both.stderr
+    wrong_mode = _export(f"--from_model={exported.paths[UNQ]}", "--modes=UN+UQ+SR",
+                         f"--export_dir={tmp_path}", "--name=x")
+    assert wrong_mode.returncode != 0 and "cannot be exported as UN+UQ+SR" in wrong_mode.stderr
+    assert not os.listdir(tmp_path)
