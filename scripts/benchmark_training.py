@@ -63,44 +63,38 @@ def _time_steps(step, x):
     return FLAGS.steps / (time.perf_counter() - t)
 
 
+def _plain_step(model, jit):
+    """As bmshj2018's `train_step`: loss, tape, Adam on all trainable variables."""
+    optimizer = tf.keras.optimizers.Adam(1e-4)
+
+    @tf.function(jit_compile=jit)
+    def step(x):
+        with tf.GradientTape() as tape:
+            bpp, mse = model(x, training=True)[:2]
+            loss = bpp + LMBDA * mse
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+    return step
+
+
 def _tfnq_step(soft_round, jit):
     import tfnq
     from tfnq import training
     model = tfnq.MeanScaleHyperprior(
         FLAGS.num_filters, FLAGS.num_latents, soft_round=soft_round,
         expected_grads=soft_round, alpha=8.0)
+    if jit:
+        return _plain_step(model, jit=True)
     trainer = training.Trainer(model, training.Schedule(num_steps=10**6, lmbda=LMBDA))
-    if not jit:
-        return lambda x: trainer.train_step(x)["loss"]
-    optimizer = tf.keras.optimizers.Adam(1e-4)
-
-    @tf.function(jit_compile=True)
-    def step(x):
-        with tf.GradientTape() as tape:
-            bpp, mse, _ = model(x, training=True)
-            loss = bpp + LMBDA * mse
-        variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss
-    return step
+    return lambda x: trainer.train_step(x)["loss"]
 
 
 def _tfc_step(jit):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import tfc_reference
-    model = tfc_reference.TFCReferenceHyperprior(FLAGS.num_filters, FLAGS.num_latents)
-    optimizer = tf.keras.optimizers.Adam(1e-4)
-
-    # As bmshj2018's `train_step`: loss, tape, apply to all trainable variables.
-    @tf.function(jit_compile=jit)
-    def step(x):
-        with tf.GradientTape() as tape:
-            bpp, mse = model(x, training=True)
-            loss = bpp + LMBDA * mse
-        variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss
-    return step
+    return _plain_step(
+        tfc_reference.TFCReferenceHyperprior(FLAGS.num_filters, FLAGS.num_latents), jit)
 
 
 def _transforms_step(bf16):
