@@ -74,11 +74,6 @@ def _image():
         (FLAGS.width, FLAGS.height), Image.BICUBIC))
 
 
-def _psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def _export_untrained(directory):
     """Untrained hyperpriors exported in `--modes`; returns their version folders."""
     paths, models = [], {}
@@ -120,7 +115,7 @@ def compare(codec, reference, image, repeats):
     result = {f"{k}_{op}": 1000 * float(np.median(v)) for (k, op), v in times.items()}
     for k, c in sides.items():
         result[f"{k}_bytes"] = len(data[k])
-        result[f"{k}_psnr"] = _psnr(image, decoded[k])
+        result[f"{k}_psnr"] = image_io.psnr(image, decoded[k])
         result[f"{k}_exact"] = bool(np.array_equal(decoded[k], c.reconstruct(image)))
     result["same_image"] = bool(np.array_equal(decoded["tfnq"], decoded["ref"]))
     return result
