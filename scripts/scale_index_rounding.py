@@ -1,7 +1,7 @@
 """Bits of a hyperprior's latents with scale indexes rounded (tfnq) or truncated (tfc).
 
     python scripts/scale_index_rounding.py --models=hyperprior-0.013-un-q \\
-      --eval_dir=../shared/data/valid --every=3
+      --eval_dir=../shared/data/valid --every=3 [--shifts=0.25,0.5,1,1.5]
 
 tfnq rounds the predicted scale index to the nearest coding table; tfc's
 `LocationScaleIndexedEntropyModel` truncates it (a table with a scale up to one grid
@@ -9,6 +9,10 @@ step smaller). The index only selects a table, so the reconstruction is the same
 either way; this script prints the estimated bits per pixel (hyper-latents and
 latents, within 0.2% of the file size for these models) under both choices. Truncation
 is emulated by rounding `index - 1/2`.
+
+`--shifts` adds columns for rounding `index - s`, i.e. scales `exp(-s * step)` times
+the predicted ones (one grid step is a factor 1.13): if the bits keep falling beyond
+`s = 1/2`, the model's scales are miscalibrated and truncation only hides part of it.
 """
 
 import os
@@ -25,6 +29,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Hyperprior model names or paths.")
 flags.DEFINE_string("eval_dir", None, "Folder, glob or comma list of images.")
 flags.DEFINE_integer("every", 1, "Use every n-th image (sorted by path).")
+flags.DEFINE_list("shifts", [], "Further index shifts to measure (rounding index - s).")
 flags.mark_flags_as_required(["models", "eval_dir"])
 
 
@@ -47,16 +52,20 @@ def main(argv):
     del argv
     images = [image_io.read_image(f) for f in sorted(data.list_files(FLAGS.eval_dir))
               [::FLAGS.every]]
+    shifts = [float(s) for s in FLAGS.shifts]
+    extra = "".join(f" shift {s:g} / rounded |" for s in shifts)
     print(f"{len(images)} images\n\n| model | mode | rounded (bpp) | truncated (bpp) | "
-          "truncated / rounded |\n|---|---|---|---|---|")
+          f"truncated / rounded |{extra}\n|---|---|---|---|---|{'---|' * len(shifts)}")
     for name in FLAGS.models:
         path = registry.resolve(name)
         mode = export.load(path).mode
         model = export.restore_model(path)
         model.prepare_coding(mode)
         rounded, truncated = _bpp(model, images, 0.0), _bpp(model, images, 0.5)
+        ratios = "".join(f" {_bpp(model, images, s) / rounded:.4f} |" for s in shifts)
         print(f"| {os.path.basename(os.path.dirname(export.version_dir(path)))} | {mode} | "
-              f"{rounded:.4f} | {truncated:.4f} | {truncated / rounded:.4f} |", flush=True)
+              f"{rounded:.4f} | {truncated:.4f} | {truncated / rounded:.4f} |{ratios}",
+              flush=True)
 
 
 if __name__ == "__main__":
