@@ -36,12 +36,10 @@ def _median_time(fn, arg, repeats):
 def main(argv):
     del argv
     import tensorflow as tf
-    from PIL import Image
 
     from tfnq import bitstream, export, image_io, registry
 
-    image = np.asarray(Image.fromarray(image_io.sample_image()).resize(
-        (FLAGS.width, FLAGS.height), Image.BICUBIC))
+    image = image_io.sample_image((FLAGS.width, FLAGS.height))
     h, w = image.shape[:2]
     print(f"image: packaged sample resized to {w}x{h}; {FLAGS.repeats} runs, median; "
           f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores")

@@ -46,7 +46,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see the docstring)
 import tfc_reference  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
-from PIL import Image  # noqa: E402
 
 import tfnq  # noqa: E402
 from tfnq import export, image_io, registry  # noqa: E402
@@ -70,8 +69,7 @@ flags.DEFINE_string("work_dir", None,
 
 
 def _image():
-    return np.asarray(Image.fromarray(image_io.sample_image()).resize(
-        (FLAGS.width, FLAGS.height), Image.BICUBIC))
+    return image_io.sample_image((FLAGS.width, FLAGS.height))
 
 
 def _export_untrained(directory):

@@ -16,7 +16,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)
 from absl import app, flags  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from tfnq import export, image_io, registry  # noqa: E402
 
@@ -29,8 +28,7 @@ _SPEC = [tf.TensorSpec([None, None, 3], tf.uint8)]
 
 def main(argv):
     del argv
-    image = np.asarray(Image.fromarray(image_io.sample_image()).resize((768, 512),
-                                                                       Image.BICUBIC))
+    image = image_io.sample_image((768, 512))
     path = registry.resolve(FLAGS.model)
     model = export.restore_model(path)
     codec = export.ServableCodec(model, export.load(path).mode)

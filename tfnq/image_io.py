@@ -250,16 +250,23 @@ def sample_image_path():
     return _SAMPLE_IMAGE
 
 
-def sample_image():
+def sample_image(size=None):
     """Reads the packaged sample image.
 
+    Args:
+        size: Optional `(width, height)` to resize it to (bicubic), e.g. the
+            768x512 Kodak size the benchmarks use.
+
     Returns:
-        A uint8 array of shape [512, 512, 3].
+        A uint8 array of shape [512, 512, 3] (or `[height, width, 3]`).
 
     Raises:
         ImageError: If the sample file is missing from the installation.
     """
-    return read_image(sample_image_path())
+    image = read_image(sample_image_path())
+    if size is None:
+        return image
+    return np.asarray(Image.fromarray(image).resize(tuple(size), Image.BICUBIC))
 
 
 # --------------------------------------------------------------------------- writing

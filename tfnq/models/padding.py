@@ -16,15 +16,19 @@ def pad_image(image, multiple):
     no padding is not copied.
     """
     x = tf.cast(image, tf.float32)[None]
-    shape = tf.shape(x)
-    pad_h = (multiple - shape[1] % multiple) % multiple
-    pad_w = (multiple - shape[2] % multiple) % multiple
-    x = tf.cond(pad_h > 0,
-                lambda: tf.concat([x, tf.repeat(x[:, -1:], pad_h, axis=1)], axis=1),
-                lambda: x)
-    return tf.cond(pad_w > 0,
-                   lambda: tf.concat([x, tf.repeat(x[:, :, -1:], pad_w, axis=2)], axis=2),
-                   lambda: x)
+    return _pad_axis(_pad_axis(x, multiple, axis=1), multiple, axis=2)
+
+
+def _pad_axis(x, multiple, axis):
+    """Repeats the last slice of `x` along `axis` up to a multiple (no copy if none)."""
+    size = tf.shape(x)[axis]
+    pad = (multiple - size % multiple) % multiple
+
+    def padded():
+        last = tf.gather(x, [size - 1], axis=axis)
+        return tf.concat([x, tf.repeat(last, pad, axis=axis)], axis)
+
+    return tf.cond(pad > 0, padded, lambda: x)
 
 
 def crop_to_image(x_hat, height, width):
