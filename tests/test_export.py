@@ -90,6 +90,19 @@ def test_fingerprint_is_deterministic(exported):
     assert export.fingerprint(exported.models[OTHER], "UN+UQ", variables) != fingerprint
 
 
+def test_fingerprint_covers_the_numerics_version(exported, monkeypatch):
+    """Another arithmetic, another fingerprint; version 1 leaves the hash as it was."""
+    model = exported.use(UNUQ)
+    variables = list(model.trainable_variables)
+    assert getattr(model, "numerics", 1) == 1
+    fingerprint = export.fingerprint(model, "UN+UQ", variables)
+    monkeypatch.setattr(type(model), "numerics", 1, raising=False)
+    assert export.fingerprint(model, "UN+UQ", variables) == fingerprint
+    monkeypatch.setattr(type(model), "numerics", 2)
+    assert export.fingerprint(model, "UN+UQ", variables) != fingerprint
+    assert tfnq.MeanScaleHyperprior.numerics == 2  # RDFT kernels by matrix product.
+
+
 def test_export_replaced_existing_version(exported):
     # conftest put a stale version 1 (and a marker file) where OTHER was exported.
     folder = os.path.dirname(exported.paths[OTHER])

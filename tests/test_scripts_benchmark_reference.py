@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_compression as tfc
 from conftest import random_image
 
 import tfnq
@@ -51,10 +52,23 @@ def test_restore_and_reference_have_the_tfnq_weights(exported, restored):
         assert a.name == b.name
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     image = random_image(64, 128, seed=4)
-    # Rounding on both sides, same transforms: the same image for UN+Q at multiples of 64.
-    np.testing.assert_array_equal(
-        reference.reconstruct(image).numpy(), export.load(path).reconstruct(image))
+    tfnq_image = export.load(path).reconstruct(image)
+    # Rounding on both sides, same layers: the same image for UN+Q at multiples of 64.
+    same_layers = tfc_reference.from_tfnq(
+        restored_model, transforms=tfc_reference.TFNQ_TRANSFORMS)
+    np.testing.assert_array_equal(same_layers.reconstruct(image).numpy(), tfnq_image)
+    # tfc's layers compute the kernels by irfft2d: equal up to float rounding.
+    difference = np.abs(reference.reconstruct(image).numpy().astype(int) - tfnq_image)
+    assert difference.max() <= 1 and np.count_nonzero(difference) <= difference.size // 100
     assert not tfc_reference.gdn_generic_path(path)
+
+
+def test_reference_layers_are_tfcs(restored):
+    _, reference = restored
+    transforms = (reference.analysis_transform, reference.synthesis_transform,
+                  reference.hyper_analysis_transform, reference.hyper_synthesis_transform)
+    for transform in transforms:
+        assert all(type(layer) is tfc.SignalConv2D for layer in transform.layers)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (37, 50)], ids=["64x64", "37x50"])
@@ -73,7 +87,7 @@ def test_script_runs(exported):
     env = dict(os.environ, PYTHONPATH=REPO)
     result = subprocess.run(
         [sys.executable, os.path.join(SCRIPTS, "benchmark_reference.py"), f"--models={path}",
-         "--width=64", "--height=64", "--repeats=1"],
+         "--width=64", "--height=64", "--repeats=1", "--reference_kernels=tfnq"],
         capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| tiny ")]
@@ -81,5 +95,5 @@ def test_script_runs(exported):
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[1] == "UN+Q"
     assert all(float(c) > 0 for c in cells[2:8])
-    assert cells[-2:] == ["yes / yes", "yes"]
+    assert cells[-2:] == ["yes / yes", "0"]  # Same layers: the same UN+Q image.
     assert "Note:" not in result.stdout

@@ -58,9 +58,18 @@ class CodecError(ValueError):
 
 
 def fingerprint(model, mode, variables):
-    """A 32-bit identity of a model: class, configuration, mode and all weights/tables."""
+    """A 32-bit identity of a model: class, numerics, configuration, mode, weights, tables.
+
+    `model.numerics` (default 1) versions what the exported graph computes from the
+    weights; a version above 1 is hashed too, so files made by an export with other
+    arithmetic (which may decode differently) are refused as another model's, while
+    fingerprints of version-1 models stay what they were.
+    """
     h = hashlib.sha256()
     h.update(type(model).__name__.encode())
+    numerics = getattr(model, "numerics", 1)
+    if numerics != 1:
+        h.update(f"numerics {numerics}".encode())
     h.update(json.dumps(model.get_config(), sort_keys=True).encode())
     h.update(modes_lib.get_mode(mode).name.encode())
     for v in sorted(variables, key=lambda v: v.name):

@@ -34,6 +34,10 @@ from tfnq.coders import RangeCoder
 
 __all__ = ["UniversalIndexedEntropyModel"]
 
+# The seed of the stateless PRNG from which tfc's universal entropy models draw the
+# shared dither (`tensorflow_compression/python/entropy_models/universal.py`).
+DITHER_SEED = (1234, 1234)
+
 
 class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
     """Indexed (conditional) entropy model with universal or plain quantization.
@@ -96,11 +100,36 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
         """Number of distinct dither values (1 for rounding)."""
         return self._num_noise_levels
 
-    def _table_indexes(self, indexes):
-        """Indexes on the table grid, with the noise-level index prepended."""
+    def _coding_indexes(self, indexes):
+        """Table rows and dither offsets for float `indexes` `[..., len(index_ranges)]`.
+
+        The rows and offsets tfc computes with `_add_offset_indexes`,
+        `_normalize_indexes`, `_offset_from_indexes` and `_flatten_indexes` (the same
+        PRNG draw, the same float arithmetic), without materializing the indexes with
+        the noise level prepended or an integer `tensordot` per element; with one
+        noise level (no dither) there is no draw at all and the offset is 0.
+
+        Returns:
+          `(rows, offset)`: int32 rows of `self.cdf`, shape `indexes.shape[:-1]`, and
+          the offsets `u` (a scalar 0 without dither).
+        """
+        ranges = self.index_ranges_without_offsets
         indexes = tf.round(tf.convert_to_tensor(indexes, self.prior_dtype))
-        indexes = tfc_universal._add_offset_indexes(indexes, self._num_noise_levels)
-        return self._normalize_indexes(indexes)
+        indexes = tf.minimum(tf.maximum(indexes, 0), [r - 1 for r in ranges])
+        indexes = tf.cast(indexes, tf.int32)
+        rows, stride = indexes[..., -1], ranges[-1]
+        for k in range(len(ranges) - 2, -1, -1):
+            rows += indexes[..., k] * stride
+            stride *= ranges[k]
+        if self._num_noise_levels == 1:
+            # tfc's offset of level 0 of 1: (0 + 1) / (1 + 1) - 1/2 = 0.
+            return rows, tf.zeros([], self.bottleneck_dtype)
+        levels = tf.random.stateless_uniform(
+            tf.shape(rows), seed=DITHER_SEED, minval=0, maxval=self._num_noise_levels,
+            dtype=tf.int32)
+        offset = tfc_universal._offset_indexes_to_offset(
+            tf.cast(levels, self.prior_dtype), self._num_noise_levels, self.bottleneck_dtype)
+        return rows + levels * stride, offset
 
     @staticmethod
     def _center(bottleneck, loc):
@@ -134,7 +163,7 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
         """The values the decoder will reconstruct: `round(y - loc - u) + u + loc`."""
         bottleneck = self._center(
             tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype), loc)
-        offset = self._offset_from_indexes(self._table_indexes(indexes))
+        _, offset = self._coding_indexes(indexes)
         return self._uncenter(tf.round(bottleneck - offset) + offset, loc)
 
     @tf.Module.with_name_scope
@@ -143,11 +172,9 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
         self._check_compression()
         bottleneck = self._center(
             tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype), loc)
-        indexes = self._table_indexes(indexes)
-        offset = self._offset_from_indexes(indexes)
+        rows, offset = self._coding_indexes(indexes)
         symbols = tf.cast(tf.round(bottleneck - offset), tf.int32)
-        return self.coder.encode(symbols, self._flatten_indexes(indexes), self.cdf,
-                                 self.cdf_offset, self.coding_rank)
+        return self.coder.encode(symbols, rows, self.cdf, self.cdf_offset, self.coding_rank)
 
     @tf.Module.with_name_scope
     def decompress(self, strings, indexes, loc=None):
@@ -158,14 +185,13 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
         """
         self._check_compression()
         strings = tf.convert_to_tensor(strings, dtype=tf.string)
-        indexes = self._table_indexes(indexes)
-        symbols, ok = self.coder.decode(
-            strings, self._flatten_indexes(indexes), self.cdf, self.cdf_offset)
+        rows, offset = self._coding_indexes(indexes)
+        symbols, ok = self.coder.decode(strings, rows, self.cdf, self.cdf_offset)
         check = tf.debugging.assert_equal(
             ok, True, message="tfnq: entropy decoding failed (corrupted data)")
         with tf.control_dependencies([check]):
             symbols = tf.identity(symbols)
-        values = tf.cast(symbols, self.bottleneck_dtype) + self._offset_from_indexes(indexes)
+        values = tf.cast(symbols, self.bottleneck_dtype) + offset
         return self._uncenter(values, loc)
 
     def get_config(self):

@@ -7,6 +7,7 @@ from tfnq.layers.hyperprior_transforms import (
     HyperSynthesisTransform,
     SynthesisTransform,
 )
+from tfnq.layers.signal_conv import SignalConv2D
 from tfnq.layers.soft_round import SoftRound, SoftRoundConditionalMean, SoftRoundInverse
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "BlockSynthesis",
     "HyperAnalysisTransform",
     "HyperSynthesisTransform",
+    "SignalConv2D",
     "SoftRound",
     "SoftRoundConditionalMean",
     "SoftRoundInverse",

@@ -6,7 +6,9 @@ The (non-autoregressive) "Mean & Scale Hyperprior" of
 > D. Minnen, J. Ballé, G. Toderici, NeurIPS 2018 (arXiv:1809.02736)
 
 as used by Agustsson & Theis (NeurIPS 2020, Sec. 5.1), built from tfc's
-`SignalConv2D` and `GDN` the way tensorflow-compression's example models do it:
+`SignalConv2D` and `GDN` the way tensorflow-compression's example models do it
+(`tfnq.layers.SignalConv2D`: tfc's layer, with its RDFT kernel computed by one
+matrix product):
 
 * analysis `f`: four 5x5 stride-2 convolutions, GDN between them (`N`, `N`, `N`, `M`);
 * synthesis `g`: four 5x5 stride-2 transposed convolutions, inverse GDN between them;
@@ -19,6 +21,8 @@ as used by Agustsson & Theis (NeurIPS 2020, Sec. 5.1), built from tfc's
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfnq.layers.signal_conv import SignalConv2D
+
 __all__ = [
     "AnalysisTransform",
     "HyperAnalysisTransform",
@@ -27,15 +31,12 @@ __all__ = [
 ]
 
 
-def _conv(filters, kernel, stride, activation, name, transpose=False):
-    return tfc.SignalConv2D(
-        filters, (kernel, kernel), name=name, corr=not transpose,
-        strides_down=1 if transpose else stride, strides_up=stride if transpose else 1,
-        padding="same_zeros", use_bias=True, activation=activation)
-
-
 class _Transform(tf.keras.Sequential):
     """A stack of `SignalConv2D` layers with its configuration."""
+
+    # The convolution layer class: `tfnq.layers.SignalConv2D` (tfc's layer with a fast
+    # RDFT kernel). A subclass may set `tfc.SignalConv2D`; the variables are the same.
+    conv_layer = SignalConv2D
 
     def __init__(self, num_filters, num_latents, name):
         super().__init__(name=name)
@@ -52,6 +53,12 @@ class _Transform(tf.keras.Sequential):
     def from_config(cls, config):
         return cls(**config)
 
+    def _conv(self, filters, kernel, stride, activation, name, transpose=False):
+        return self.conv_layer(
+            filters, (kernel, kernel), name=name, corr=not transpose,
+            strides_down=1 if transpose else stride, strides_up=stride if transpose else 1,
+            padding="same_zeros", use_bias=True, activation=activation)
+
 
 class AnalysisTransform(_Transform):
     """`f`: image (`[B, H, W, 3]`, 0-1) -> latents `[B, H/16, W/16, M]`."""
@@ -59,13 +66,12 @@ class AnalysisTransform(_Transform):
     def __init__(self, num_filters, num_latents, name="analysis"):
         super().__init__(num_filters, num_latents, name)
 
-    @staticmethod
-    def _layers_for(n, m):
+    def _layers_for(self, n, m):
         return [
-            _conv(n, 5, 2, tfc.GDN(name="gdn_0"), "layer_0"),
-            _conv(n, 5, 2, tfc.GDN(name="gdn_1"), "layer_1"),
-            _conv(n, 5, 2, tfc.GDN(name="gdn_2"), "layer_2"),
-            _conv(m, 5, 2, None, "layer_3"),
+            self._conv(n, 5, 2, tfc.GDN(name="gdn_0"), "layer_0"),
+            self._conv(n, 5, 2, tfc.GDN(name="gdn_1"), "layer_1"),
+            self._conv(n, 5, 2, tfc.GDN(name="gdn_2"), "layer_2"),
+            self._conv(m, 5, 2, None, "layer_3"),
         ]
 
 
@@ -75,14 +81,13 @@ class SynthesisTransform(_Transform):
     def __init__(self, num_filters, num_latents, name="synthesis"):
         super().__init__(num_filters, num_latents, name)
 
-    @staticmethod
-    def _layers_for(n, m):
+    def _layers_for(self, n, m):
         del m
         return [
-            _conv(n, 5, 2, tfc.GDN(name="igdn_0", inverse=True), "layer_0", transpose=True),
-            _conv(n, 5, 2, tfc.GDN(name="igdn_1", inverse=True), "layer_1", transpose=True),
-            _conv(n, 5, 2, tfc.GDN(name="igdn_2", inverse=True), "layer_2", transpose=True),
-            _conv(3, 5, 2, None, "layer_3", transpose=True),
+            self._conv(n, 5, 2, tfc.GDN(name="igdn_0", inverse=True), "layer_0", transpose=True),
+            self._conv(n, 5, 2, tfc.GDN(name="igdn_1", inverse=True), "layer_1", transpose=True),
+            self._conv(n, 5, 2, tfc.GDN(name="igdn_2", inverse=True), "layer_2", transpose=True),
+            self._conv(3, 5, 2, None, "layer_3", transpose=True),
         ]
 
 
@@ -92,13 +97,12 @@ class HyperAnalysisTransform(_Transform):
     def __init__(self, num_filters, num_latents, name="hyper_analysis"):
         super().__init__(num_filters, num_latents, name)
 
-    @staticmethod
-    def _layers_for(n, m):
+    def _layers_for(self, n, m):
         del m
         return [
-            _conv(n, 3, 1, tf.nn.leaky_relu, "layer_0"),
-            _conv(n, 5, 2, tf.nn.leaky_relu, "layer_1"),
-            _conv(n, 5, 2, None, "layer_2"),
+            self._conv(n, 3, 1, tf.nn.leaky_relu, "layer_0"),
+            self._conv(n, 5, 2, tf.nn.leaky_relu, "layer_1"),
+            self._conv(n, 5, 2, None, "layer_2"),
         ]
 
 
@@ -108,10 +112,9 @@ class HyperSynthesisTransform(_Transform):
     def __init__(self, num_filters, num_latents, name="hyper_synthesis"):
         super().__init__(num_filters, num_latents, name)
 
-    @staticmethod
-    def _layers_for(n, m):
+    def _layers_for(self, n, m):
         return [
-            _conv(n, 5, 2, tf.nn.leaky_relu, "layer_0", transpose=True),
-            _conv(n * 3 // 2, 5, 2, tf.nn.leaky_relu, "layer_1", transpose=True),
-            _conv(2 * m, 3, 1, None, "layer_2", transpose=True),
+            self._conv(n, 5, 2, tf.nn.leaky_relu, "layer_0", transpose=True),
+            self._conv(n * 3 // 2, 5, 2, tf.nn.leaky_relu, "layer_1", transpose=True),
+            self._conv(2 * m, 3, 1, None, "layer_2", transpose=True),
         ]

@@ -41,6 +41,11 @@ class MeanScaleHyperprior(tf.keras.Model):
     architecture = "hyperprior"
     num_sections = 2  # Hyper-latents, then latents.
     downsampling = 64  # Image pixels per hyper-latent, per side.
+    # Version of the exported arithmetic (part of the fingerprint, `tfnq.export`):
+    # 2 since the RDFT kernels are computed by one matrix product
+    # (`tfnq.layers.SignalConv2D`) instead of tfc's `irfft2d`, which agree only to
+    # float rounding.
+    numerics = 2
 
     def __init__(self, num_filters=128, num_latents=192, soft_round=False,
                  expected_grads=False, alpha=1.0, num_noise_levels=15, num_scales=64,

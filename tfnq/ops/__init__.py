@@ -1,6 +1,7 @@
 """Stateless math on tensors."""
 
 from tfnq.ops.expected_gradients import apply_with_noise, expected_derivative
+from tfnq.ops.rdft import irdft_kernel, irdft_matrix
 from tfnq.ops.soft_rounding import (
     noisy_soft_round_reconstruction,
     soft_round,
@@ -11,6 +12,8 @@ from tfnq.ops.soft_rounding import (
 __all__ = [
     "apply_with_noise",
     "expected_derivative",
+    "irdft_kernel",
+    "irdft_matrix",
     "noisy_soft_round_reconstruction",
     "soft_round",
     "soft_round_conditional_mean",
