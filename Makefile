@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check tfnq scripts tests
-	$(BIN)/python -m pytest -q tests $(if $(CI),-m "not slow",)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests $(if $(CI),-m "not slow",)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tfnq scripts tests
