@@ -80,9 +80,6 @@ flags.DEFINE_string("work_dir", None,
                     "Where to write the SavedModels (default: a temporary folder, removed).")
 
 
-TRANSFORMS = {"tfc": tfc_reference.TFC_TRANSFORMS, "tfnq": tfc_reference.TFNQ_TRANSFORMS}
-
-
 def _image():
     return image_io.sample_image((FLAGS.width, FLAGS.height))
 
@@ -177,7 +174,7 @@ def main(argv):
                 continue
             reference = tfc_reference.from_tfnq(
                 tfc_reference.restore_tfnq_model(codec.path),
-                transforms=TRANSFORMS[FLAGS.reference_kernels])
+                kernels=FLAGS.reference_kernels)
             ref_path = tfc_reference.export(reference, os.path.join(work, f"reference-{i}"))
             del reference
             result = compare(codec, tfc_reference.ReferenceCodec(ref_path), image,

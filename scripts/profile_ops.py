@@ -84,10 +84,8 @@ def main(argv):
     path = registry.resolve(FLAGS.model)
     codec = export.load(path)
     with tempfile.TemporaryDirectory(prefix="tfnq-profile-ops-") as tmp:
-        transforms = {"tfc": tfc_reference.TFC_TRANSFORMS,
-                      "tfnq": tfc_reference.TFNQ_TRANSFORMS}[FLAGS.reference_kernels]
         reference = tfc_reference.from_tfnq(tfc_reference.restore_tfnq_model(codec.path),
-                                            transforms=transforms)
+                                            kernels=FLAGS.reference_kernels)
         ref = tfc_reference.ReferenceCodec(
             tfc_reference.export(reference, os.path.join(tmp, "reference")))
         del reference

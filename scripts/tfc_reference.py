@@ -18,7 +18,7 @@ the mean-scale coding of `models/ms2020.py`):
 The transforms are tfnq's (`tfnq.layers.AnalysisTransform` etc., same `N`, `M`, same
 variables) built, by default, with tfc's own `SignalConv2D`, which computes each RDFT
 kernel with `tf.signal.irfft2d` on every call as tfc's examples do
-(`TFC_TRANSFORMS`); with `TFNQ_TRANSFORMS` they use tfnq's layer, which computes the
+(`kernels="tfc"`); with `kernels="tfnq"` they use tfnq's layer, which computes the
 same kernels with one matrix product, so that a comparison measures the coding path
 alone.
 Quantization is plain rounding, i.e. the equivalent of tfnq's UN+Q: the hyper-latents
@@ -51,6 +51,7 @@ from tfnq import layers, models
 
 __all__ = [
     "ReferenceCodec",
+    "TRANSFORMS",
     "TFCReferenceHyperprior",
     "export",
     "from_tfnq",
@@ -71,40 +72,24 @@ def _mean_and_scale_index(params, y_shape):
             scale_index[:, :y_shape[0], :y_shape[1], :])
 
 
-# tfnq's transforms with tfc's own `SignalConv2D`, whose RDFT kernels are computed with
-# `tf.signal.irfft2d` on every call, as in tfc's example models (tfnq's layer computes
-# the same kernels with one matrix product; the variables are the same).
-class _TFCConv:
-    conv_layer = tfc.SignalConv2D
-
-
-class AnalysisTransform(_TFCConv, layers.AnalysisTransform):
-    pass
-
-
-class SynthesisTransform(_TFCConv, layers.SynthesisTransform):
-    pass
-
-
-class HyperAnalysisTransform(_TFCConv, layers.HyperAnalysisTransform):
-    pass
-
-
-class HyperSynthesisTransform(_TFCConv, layers.HyperSynthesisTransform):
-    pass
-
-
-TFC_TRANSFORMS = (AnalysisTransform, SynthesisTransform, HyperAnalysisTransform,
-                  HyperSynthesisTransform)
-TFNQ_TRANSFORMS = (layers.AnalysisTransform, layers.SynthesisTransform,
-                   layers.HyperAnalysisTransform, layers.HyperSynthesisTransform)
+# The transforms by kernel evaluation: tfnq's transforms (one matrix product per RDFT
+# kernel), or the same classes with tfc's own `SignalConv2D`, which computes each
+# kernel with `tf.signal.irfft2d` on every call, as tfc's example models do. The
+# variables are the same.
+_TFNQ_TRANSFORMS = (layers.AnalysisTransform, layers.SynthesisTransform,
+                    layers.HyperAnalysisTransform, layers.HyperSynthesisTransform)
+TRANSFORMS = {
+    "tfnq": _TFNQ_TRANSFORMS,
+    "tfc": tuple(type(cls.__name__, (cls,), {"conv_layer": tfc.SignalConv2D})
+                 for cls in _TFNQ_TRANSFORMS),
+}
 
 
 class TFCReferenceHyperprior(tf.keras.Model):
     """Mean-scale hyperprior with tfc's entropy models (bmshj2018 example style)."""
 
     def __init__(self, num_filters, num_latents, num_scales=64, scale_min=0.11,
-                 scale_max=256.0, transforms=TFC_TRANSFORMS):
+                 scale_max=256.0, kernels="tfc"):
         """Initializer.
 
         Args:
@@ -113,9 +98,8 @@ class TFCReferenceHyperprior(tf.keras.Model):
           num_scales: Size of the scale grid.
           scale_min: Smallest scale.
           scale_max: Largest scale.
-          transforms: Classes of the analysis, synthesis, hyper-analysis and
-            hyper-synthesis transforms: `TFC_TRANSFORMS` (tfc's `SignalConv2D`, as in
-            tfc's examples) or `TFNQ_TRANSFORMS` (tfnq's, with the fast kernels).
+          kernels: "tfc" (tfc's `SignalConv2D`, as in tfc's examples) or "tfnq"
+            (tfnq's, with the kernels by matrix product): see `TRANSFORMS`.
         """
         super().__init__(name="tfc_reference")
         self.num_filters = int(num_filters)
@@ -125,7 +109,7 @@ class TFCReferenceHyperprior(tf.keras.Model):
         factor = (math.log(scale_max) - offset) / (self.num_scales - 1.0)
         self.scale_fn = lambda i: tf.math.exp(offset + factor * i)
         n, m = self.num_filters, self.num_latents
-        analysis, synthesis, hyper_analysis, hyper_synthesis = transforms
+        analysis, synthesis, hyper_analysis, hyper_synthesis = TRANSFORMS[kernels]
         self.analysis_transform = analysis(n, m)
         self.synthesis_transform = synthesis(n, m)
         self.hyper_analysis_transform = hyper_analysis(n, m)
@@ -228,17 +212,17 @@ def _copy_variables(source, target, what):
         t.assign(s)
 
 
-def from_tfnq(model, prepare_coding=True, transforms=TFC_TRANSFORMS):
+def from_tfnq(model, prepare_coding=True, kernels="tfc"):
     """A reference with the transforms and hyperprior weights of a tfnq hyperprior.
 
     Args:
       model: A `tfnq.MeanScaleHyperprior`.
       prepare_coding: Build the coding tables (after the weights are copied).
-      transforms: `TFC_TRANSFORMS` or `TFNQ_TRANSFORMS` (see `TFCReferenceHyperprior`).
+      kernels: "tfc" or "tfnq" (see `TFCReferenceHyperprior`).
     """
     reference = TFCReferenceHyperprior(
         model.num_filters, model.num_latents, num_scales=model.num_scales,
-        scale_min=model.scale_min, scale_max=model.scale_max, transforms=transforms)
+        scale_min=model.scale_min, scale_max=model.scale_max, kernels=kernels)
     for name in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
         _copy_variables(getattr(model, name).variables,
                         getattr(reference, name + "_transform").variables, name)

@@ -54,8 +54,7 @@ def test_restore_and_reference_have_the_tfnq_weights(exported, restored):
     image = random_image(64, 128, seed=4)
     tfnq_image = export.load(path).reconstruct(image)
     # Rounding on both sides, same layers: the same image for UN+Q at multiples of 64.
-    same_layers = tfc_reference.from_tfnq(
-        restored_model, transforms=tfc_reference.TFNQ_TRANSFORMS)
+    same_layers = tfc_reference.from_tfnq(restored_model, kernels="tfnq")
     np.testing.assert_array_equal(same_layers.reconstruct(image).numpy(), tfnq_image)
     # tfc's layers compute the kernels by irfft2d: equal up to float rounding.
     difference = np.abs(reference.reconstruct(image).numpy().astype(int) - tfnq_image)

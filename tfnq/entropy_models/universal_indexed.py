@@ -114,8 +114,8 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
           the offsets `u` (a scalar 0 without dither).
         """
         ranges = self.index_ranges_without_offsets
-        indexes = tf.round(tf.convert_to_tensor(indexes, self.prior_dtype))
-        indexes = tf.minimum(tf.maximum(indexes, 0), [r - 1 for r in ranges])
+        indexes = self._normalize_indexes(
+            tf.round(tf.convert_to_tensor(indexes, self.prior_dtype)))
         indexes = tf.cast(indexes, tf.int32)
         rows, stride = indexes[..., -1], ranges[-1]
         for k in range(len(ranges) - 2, -1, -1):

@@ -23,7 +23,7 @@ class SignalConv2D(tfc.SignalConv2D):
     @property
     def kernel(self):
         parameter = self.kernel_parameter
-        if type(parameter) is not tfc.RDFTParameter:  # noqa: E721 (not a subclass)
+        if not isinstance(parameter, tfc.RDFTParameter):
             return super().kernel
         kernel = rdft.irdft_kernel(parameter.real, parameter.imag, parameter.shape)
         return tf.cast(kernel, self.compute_dtype)
