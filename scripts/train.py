@@ -7,11 +7,20 @@ Example (the linear codec in its three modes, see README):
       --export_dir=saved_models --name=linear-un-0.01
 
 Training is resumable: rerun the same command and it continues from the latest
-checkpoint in --checkpoint_dir. Progress goes to stdout and TensorBoard
-(--checkpoint_dir/logs).
+checkpoint in --checkpoint_dir. If that folder has no checkpoint (e.g. on a new
+machine), --resume_from=<export> continues the run from the weights, step and CPU
+time of one of its exports, with fresh optimizers whose learning rates ramp up over
+--lr_ramp_steps. Progress goes to stdout and TensorBoard (--checkpoint_dir/logs);
+with --eval_glob, the estimated rate and PSNR on those images at every --eval_every
+steps, with the training means and the CPU hours so far, are appended to the CSV
+learning curve --curve. `scripts/campaign.py` runs this script for every run of
+the training campaign.
 """
 
+import csv
+import io
 import json
+import math
 import os
 import sys
 import time
@@ -22,7 +31,8 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 import tfnq  # noqa: E402
-from tfnq import data, export, training  # noqa: E402
+from tfnq import data, export, image_io, training  # noqa: E402
+from tfnq.models import modes as modes_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "linear", ["linear", "hyperprior"], "Architecture.")
@@ -46,12 +56,29 @@ flags.DEFINE_float("density_learning_rate", None,
                    "Learning rate of the density model (default: --learning_rate).")
 flags.DEFINE_float("lr_decay_at", 0.8, "Fraction of --num_steps after which the LR decays.")
 flags.DEFINE_float("lr_decay_factor", 0.1, "Learning-rate decay factor.")
+flags.DEFINE_integer("lr_ramp_steps", 0,
+                     "Ramp both learning rates up linearly over this many steps whenever the "
+                     "optimizers start afresh (a new run, or --resume_from).")
+flags.DEFINE_float("clip_norm", None, "Clip the transforms' gradients to this global norm.")
 flags.DEFINE_string("train_glob", None, "Glob, folder, or comma list of them.")
 flags.DEFINE_string("checkpoint_dir", None, "Where checkpoints and logs go (outside the repo).")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("log_every", 100, "Steps between progress lines.")
-flags.DEFINE_string("export_dir", None, "Export SavedModels here at the end (optional).")
+flags.DEFINE_string("export_dir", None,
+                    "Export SavedModels here at the end (optional), as version <step>.")
+flags.DEFINE_list("export_at", [], "Also export at these steps (milestones).")
 flags.DEFINE_string("name", None, "Model name for export (default: from the flags).")
+flags.DEFINE_string("run", None, "Name of the campaign run (recorded in exports).")
+flags.DEFINE_string("resume_from", None,
+                    "An export of this run to continue from when --checkpoint_dir holds no "
+                    "checkpoint: its weights, step and CPU time, with fresh optimizers.")
+flags.DEFINE_string("eval_glob", None, "Validation images (glob, folder or list).")
+flags.DEFINE_integer("eval_every", 5000, "Steps between validation points.")
+flags.DEFINE_list("eval_modes", [],
+                  "Test-time modes to validate (default: the first the run exports).")
+flags.DEFINE_string("curve", None,
+                    "CSV learning curve (default: --checkpoint_dir/curve.csv when "
+                    "--eval_glob is set).")
 flags.DEFINE_enum("init", "orthogonal", ["orthogonal", "jpeg"], "Linear codec init.")
 flags.DEFINE_bool("paired_init", True, "Synthesis starts as the inverse of the analysis.")
 flags.DEFINE_float("init_step", 8.0, "Initial quantization step of the linear codec.")
@@ -105,7 +132,8 @@ def main(argv):
         lambda_decay_factor=FLAGS.lambda_decay_factor,
         learning_rate=FLAGS.learning_rate, density_learning_rate=FLAGS.density_learning_rate,
         lr_decay_step=int(FLAGS.lr_decay_at * n), lr_decay_factor=FLAGS.lr_decay_factor,
-        warmup_steps=FLAGS.warmup_steps,
+        warmup_steps=FLAGS.warmup_steps, lr_ramp_steps=FLAGS.lr_ramp_steps,
+        clip_norm=FLAGS.clip_norm,
         alpha_start=FLAGS.alpha_start if soft_round else 1.0,
         alpha_end=FLAGS.alpha_end if soft_round else 1.0)
     trainer = training.Trainer(model, schedule)
@@ -113,20 +141,26 @@ def main(argv):
     os.makedirs(FLAGS.checkpoint_dir, exist_ok=True)
     ckpt = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer,
                                density_optimizer=trainer.density_optimizer,
-                               step=trainer.step, skipped=trainer.skipped)
+                               step=trainer.step, skipped=trainer.skipped,
+                               optimizer_start=trainer.optimizer_start,
+                               cpu_seconds=trainer.cpu_seconds)
     manager = tf.train.CheckpointManager(ckpt, FLAGS.checkpoint_dir, max_to_keep=2)
     if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        tf.train.Checkpoint(model=model, optimizer=trainer.optimizer,
+                            density_optimizer=trainer.density_optimizer, step=trainer.step,
+                            skipped=trainer.skipped).restore(
+            manager.latest_checkpoint).assert_existing_objects_matched().expect_partial()
+        # Checkpoints of tfnq 0.1 have no optimizer_start and cpu_seconds (then 0).
+        tf.train.Checkpoint(optimizer_start=trainer.optimizer_start,
+                            cpu_seconds=trainer.cpu_seconds).restore(
+            manager.latest_checkpoint).expect_partial()
         logging.info("Resumed from %s at step %d", manager.latest_checkpoint,
                      int(trainer.step.numpy()))
+    elif FLAGS.resume_from:
+        resume_from_export(model, trainer, FLAGS.resume_from)
     elif FLAGS.init_from:
-        source = tf.train.latest_checkpoint(FLAGS.init_from)
-        if source is None:
-            raise app.UsageError(f"--init_from: no checkpoint in {FLAGS.init_from}")
-        tf.train.Checkpoint(model=model).restore(source).assert_existing_objects_matched(
-        ).expect_partial()
+        initialize_from(model, FLAGS.init_from)
         model.alpha.assign(FLAGS.alpha_start)
-        logging.info("Initialized the model from %s", source)
     flags_path = os.path.join(FLAGS.checkpoint_dir, "flags.json")
     with open(flags_path, "w") as f:
         json.dump({k: FLAGS[k].value for k in FLAGS if k in _OUR_FLAGS}, f, indent=1)
@@ -140,6 +174,9 @@ def main(argv):
     writer = tf.summary.create_file_writer(os.path.join(FLAGS.checkpoint_dir, "logs"))
 
     step = int(trainer.step.numpy())
+    curve = Curve(model, step) if FLAGS.eval_glob else None
+    export_steps = {int(s) for s in FLAGS.export_at}
+    cpu = CpuClock(trainer)
     t0, s0 = time.time(), step
     sums = dict(loss=0.0, bpp=0.0, mse=0.0)
     count = 0
@@ -151,7 +188,12 @@ def main(argv):
         for k in sums:
             sums[k] += float(out[k])
         count += 1
-        if step % FLAGS.log_every == 0 or step == n:
+        if curve:
+            curve.add(out)
+            if step % FLAGS.eval_every == 0 or step == n:
+                curve.write(step, cpu.hours())
+        if step in export_steps and step < n and FLAGS.export_dir:
+            export_run(model, step, cpu.hours())
             means = {k: v / count for k, v in sums.items()}
             rate = (step - s0) / (time.time() - t0)
             psnr = 10 * tf.math.log(255.0**2 / means["mse"]).numpy() / tf.math.log(10.0).numpy()
@@ -169,21 +211,153 @@ def main(argv):
             count = 0
             t0, s0 = time.time(), step
         if step % FLAGS.checkpoint_every == 0:
+            cpu.hours()
             manager.save(checkpoint_number=step)
+    cpu_hours = cpu.hours()
     manager.save(checkpoint_number=step)
+    if curve and curve.count:  # Steps since the last point (e.g. after a resume).
+        curve.write(step, cpu_hours)
 
     if FLAGS.export_dir:
-        name = FLAGS.name or f"{FLAGS.model}-{FLAGS.lmbda:g}"
-        for path in export.export_trained(model, FLAGS.export_dir, name, FLAGS.checkpoint_dir,
-                                          steps=step):
-            print(f"exported {path}")
+        export_run(model, step, cpu_hours)
+
+
+def initialize_from(model, source):
+    """Weights (only) from the latest checkpoint in a folder, or from an export."""
+    if os.path.isdir(source) and tf.train.latest_checkpoint(source) is None:
+        try:
+            export.restore_weights(model, source)
+        except export.CodecError as e:
+            raise app.UsageError(f"--init_from: no checkpoint or tfnq export in {source} "
+                                 f"({e})") from None
+        logging.info("Initialized the model from the export %s", source)
+        return
+    checkpoint = tf.train.latest_checkpoint(source)
+    if checkpoint is None:
+        raise app.UsageError(f"--init_from: no checkpoint in {source}")
+    tf.train.Checkpoint(model=model).restore(checkpoint).assert_existing_objects_matched(
+    ).expect_partial()
+    logging.info("Initialized the model from %s", checkpoint)
+
+
+def resume_from_export(model, trainer, path):
+    """Continues a run from an export: weights, step and CPU time; fresh optimizers.
+
+    Adam's moment estimates are not exported (they would double the size of every
+    SavedModel), so the optimizers start empty at the export's step, and the schedule
+    ramps their learning rates up again over --lr_ramp_steps from there.
+    """
+    try:
+        metadata = export.read_metadata(path)
+        export.restore_weights(model, path)
+    except export.CodecError as e:
+        raise app.UsageError(f"--resume_from: {e}") from None
+    info = metadata.get("training", {})
+    step = int(info.get("steps") or 0)
+    trainer.step.assign(step)
+    trainer.optimizer_start.assign(step)
+    trainer.cpu_seconds.assign(3600.0 * float(info.get("cpu_hours") or 0.0))
+    logging.info("Resumed from the export %s at step %d (fresh optimizers)",
+                 metadata["path"], step)
+
+
+def export_run(model, step, cpu_hours):
+    name = FLAGS.name or f"{FLAGS.model}-{FLAGS.lmbda:g}"
+    progress = dict(cpu_hours=round(cpu_hours, 4), run=FLAGS.run)
+    for path in export.export_trained(model, FLAGS.export_dir, name, FLAGS.checkpoint_dir,
+                                      steps=step, progress=progress, version=step):
+        print(f"exported {path}", flush=True)
+
+
+class CpuClock:
+    """Process CPU time, summed into `trainer.cpu_seconds` (checkpointed)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.last = time.process_time()
+
+    def hours(self):
+        now = time.process_time()
+        self.trainer.cpu_seconds.assign_add(now - self.last)
+        self.last = now
+        return float(self.trainer.cpu_seconds.numpy()) / 3600.0
+
+
+class Curve:
+    """The run's learning curve: a CSV row per validation point and mode.
+
+    Columns: step, cpu_hours, lambda, the training means since the previous point
+    (loss, bpp, PSNR of the mean MSE), the mode, and the estimated bpp and PSNR on
+    --eval_glob (`tfnq.training.validate`). Rows past the step a run resumes from
+    are dropped (they belong to steps that are being retrained).
+    """
+
+    FIELDS = ["step", "cpu_hours", "lmbda", "train_loss", "train_bpp", "train_psnr",
+              "mode", "valid_bpp", "valid_psnr"]
+
+    def __init__(self, model, step):
+        self.model = model
+        self.path = FLAGS.curve or os.path.join(FLAGS.checkpoint_dir, "curve.csv")
+        self.images = [image_io.read_image(f) for f in data.list_files(FLAGS.eval_glob)]
+        supported = [m.name for m in modes_lib.MODES.values()
+                     if m.soft_round == model.soft_round]
+        self.modes = [modes_lib.get_mode(m).name for m in FLAGS.eval_modes] or supported[:1]
+        rows = []
+        if os.path.exists(self.path):
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        self._write_rows(rows, "w")
+        self.sums = dict(loss=0.0, bpp=0.0, mse=0.0)
+        self.count = 0
+
+    def add(self, out):
+        for k in self.sums:
+            self.sums[k] += float(out[k])
+        self.count += 1
+
+    def write(self, step, cpu_hours):
+        means = {k: v / max(self.count, 1) for k, v in self.sums.items()}
+        rows = []
+        for mode in self.modes:
+            valid = training.validate(self.model, self.images, mode)
+            rows.append(dict(
+                step=step, cpu_hours=f"{cpu_hours:.4f}", lmbda=f"{FLAGS.lmbda:g}",
+                train_loss=f"{means['loss']:.4f}", train_bpp=f"{means['bpp']:.4f}",
+                train_psnr=f"{10 * math.log10(255.0**2 / max(means['mse'], 1e-10)):.3f}",
+                mode=mode, valid_bpp=f"{valid['bpp']:.4f}",
+                valid_psnr=f"{valid['psnr']:.3f}"))
+            print(f"valid step {step} {mode}: {valid['bpp']:.4f} bpp, "
+                  f"{valid['psnr']:.2f} dB", flush=True)
+        self._write_rows(rows, "a")
+        self.sums = dict(loss=0.0, bpp=0.0, mse=0.0)
+        self.count = 0
+
+    def _write_rows(self, rows, how):
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        if how == "w":  # Rewritten whole, atomically.
+            image_io.write_bytes_atomic(self.path, _csv_text(rows, header=True).encode(),
+                                        force=True)
+            return
+        with open(self.path, "a", newline="") as f:
+            f.write(_csv_text(rows, header=False))
+
+
+def _csv_text(rows, header):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=Curve.FIELDS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 _OUR_FLAGS = [
     "model", "mode", "lmbda", "lambda_decay", "lambda_decay_factor", "alpha_start",
     "alpha_end", "warmup_steps", "patch_size", "batch_size", "num_steps", "learning_rate",
-    "density_learning_rate", "lr_decay_at", "lr_decay_factor", "train_glob", "checkpoint_dir",
-    "init", "paired_init", "init_step", "num_filters", "num_latents", "init_from", "seed"]
+    "density_learning_rate", "lr_decay_at", "lr_decay_factor", "lr_ramp_steps", "clip_norm",
+    "train_glob", "checkpoint_dir", "init", "paired_init", "init_step", "num_filters",
+    "num_latents", "init_from", "resume_from", "run", "seed"]
 
 if __name__ == "__main__":
     sys.exit(app.run(main))

@@ -35,6 +35,60 @@ def test_schedule_follows_paper_shape():
     assert s.learning_rate_at(900, density=True) == pytest.approx(1e-3)
 
 
+def test_schedule_ramps_the_learning_rate_after_the_optimizers_start():
+    s = training.Schedule(num_steps=100, lmbda=0.01, learning_rate=1e-3,
+                          density_learning_rate=1e-2, lr_decay_step=50, lr_ramp_steps=10)
+    assert s.learning_rate_at(0) == pytest.approx(1e-4)
+    assert s.learning_rate_at(9) == pytest.approx(1e-3)
+    assert s.learning_rate_at(30) == pytest.approx(1e-3)
+    # Fresh optimizers at step 40 (a run resumed from an export): the ramp starts again,
+    # on top of the decay.
+    assert s.learning_rate_at(40, optimizer_start=40) == pytest.approx(1e-4)
+    assert s.learning_rate_at(44, density=True, optimizer_start=40) == pytest.approx(5e-3)
+    assert s.learning_rate_at(55, optimizer_start=40) == pytest.approx(1e-4 * 1.0)
+    assert s.learning_rate_at(49, optimizer_start=40) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("clip_norm", [None, 1e-6])
+def test_trainer_clips_the_transform_gradients(clip_norm):
+    tf.random.set_seed(0)
+    model = tfnq.LinearCodec(init="jpeg", init_step=16)
+    schedule = training.Schedule(num_steps=10, lmbda=0.01, learning_rate=1e-3,
+                                 clip_norm=clip_norm)
+    trainer = training.Trainer(model, schedule)
+    before = model.analysis.kernel.numpy().copy()
+    out = trainer.train_step(_smooth_batch(0))
+    assert np.isfinite(float(out["loss"])) and int(trainer.skipped.numpy()) == 0
+    moved = np.abs(model.analysis.kernel.numpy() - before).max()
+    # Adam's first step moves every weight with a gradient by about the learning rate
+    # whatever the gradient's size; a clipped gradient of norm 1e-6 is below Adam's
+    # epsilon (1e-7 per element), so the step is far smaller.
+    if clip_norm is None:
+        assert moved == pytest.approx(1e-3, rel=0.05)
+    else:
+        assert 0 < moved < 1e-4
+
+
+def test_validate_matches_the_codec_estimate():
+    """`validate` gives the bits `estimate_bits` of the coding path gives, over the image's
+    own pixels, and the PSNR of the decoder's uint8 output."""
+    from conftest import random_image
+
+    tf.random.set_seed(0)
+    model = tfnq.MeanScaleHyperprior(8, 12)
+    images = [random_image(70, 50, seed=1), random_image(64, 128, seed=2)]
+    result = training.validate(model, images, "UN+Q")
+    model.prepare_coding("UN+Q")
+    bpp, psnr = [], []
+    for image in images:
+        bits = float(model.estimate_bits(tf.constant(image)))
+        bpp.append(bits / image.shape[0] / image.shape[1])
+        decoded = model.reconstruct_image(tf.constant(image)).numpy()
+        psnr.append(tfnq.image_io.psnr(decoded, image))
+    assert result["bpp"] == pytest.approx(np.mean(bpp), rel=2e-3)
+    assert result["psnr"] == pytest.approx(np.mean(psnr), abs=1e-3)
+
+
 def _smooth_batch(seed, n=4, size=32):
     rng = np.random.default_rng(seed)
     base = rng.uniform(0, 255, size=(n, size // 8, size // 8, 3))

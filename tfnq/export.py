@@ -38,7 +38,9 @@ __all__ = [
     "load",
     "model_dir_name",
     "model_weights",
+    "read_metadata",
     "restore_model",
+    "restore_weights",
     "version_dir",
     "METADATA_PATH",
     "MAX_PIXELS",
@@ -97,6 +99,19 @@ def model_weights(model):
     return [v for v in model.weights if id(v) not in tables]
 
 
+def read_metadata(path):
+    """The `assets.extra/tfnq.json` metadata of an export (model or version folder)."""
+    path = version_dir(path)
+    try:
+        with open(os.path.join(path, METADATA_PATH)) as f:
+            metadata = json.load(f)
+        models.ARCHITECTURES[metadata["architecture"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CodecError(f"tfnq: {path} is not a tfnq model ({e})") from None
+    metadata["path"] = path
+    return metadata
+
+
 def restore_model(path):
     """The tfnq model of an exported SavedModel, weights restored (e.g. to re-export it).
 
@@ -106,14 +121,23 @@ def restore_model(path):
     Returns:
       A model of the exported class and configuration, not prepared for coding.
     """
+    metadata = read_metadata(path)
+    model = models.ARCHITECTURES[metadata["architecture"]](**metadata["config"])
+    restore_weights(model, metadata["path"])
+    return model
+
+
+def restore_weights(model, path):
+    """Assigns the weights of an export to `model` (same class and configuration).
+
+    Args:
+      model: A tfnq model, e.g. one about to be trained further.
+      path: Model folder or version folder.
+
+    Raises:
+      CodecError: If the export holds other weights than `model` has.
+    """
     path = version_dir(path)
-    try:
-        with open(os.path.join(path, METADATA_PATH)) as f:
-            metadata = json.load(f)
-        cls = models.ARCHITECTURES[metadata["architecture"]]
-    except (OSError, ValueError, KeyError) as e:
-        raise CodecError(f"tfnq: {path} is not a tfnq model ({e})") from None
-    model = cls(**metadata["config"])
     target = model_weights(model)
     loaded = tf.saved_model.load(path)
     if hasattr(loaded, "model_weights"):
@@ -130,7 +154,6 @@ def restore_model(path):
         status = tf.train.Checkpoint(model=model).read(
             os.path.join(path, "variables", "variables"))
         status.assert_existing_objects_matched().expect_partial()
-    return model
 
 
 class _Untracked:
@@ -277,13 +300,14 @@ def export_model(model, mode, path, version=1, training=None, coder=None):
 
 
 def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, modes=None,
-                   training=None):
+                   training=None, progress=None, version=1):
     """Exports a trained model in every test-time mode it supports (or in `modes`).
 
     A model trained with uniform noise is exported as UN+Q and UN+UQ (one training
     run serves both, Sec. 5.1), a soft-rounding model as UN+UQ+SR. The training
     flags found in `checkpoint_dir/flags.json` go into the metadata, or `training`
-    (e.g. the metadata of an earlier export) as it is.
+    (e.g. the metadata of an earlier export) as it is; `progress` (e.g. the CPU
+    hours so far) is added to it.
 
     Returns:
       The version folders written.
@@ -298,6 +322,7 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, mod
             pass
     if steps is not None or "steps" not in info:
         info["steps"] = steps
+    info.update(progress or {})
     info["expected_grads"] = bool(getattr(model, "expected_grads", False))
     supported = [m.name for m in modes_lib.MODES.values() if m.soft_round == model.soft_round]
     modes = [modes_lib.get_mode(m).name for m in modes] if modes else supported
@@ -306,7 +331,7 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, mod
             raise CodecError(f"tfnq: a model trained {'with' if model.soft_round else 'without'}"
                              f" soft rounding cannot be exported as {mode}")
     return [export_model(model, mode, os.path.join(export_dir, model_dir_name(name, mode)),
-                         training=info)
+                         version=version, training=info)
             for mode in modes]
 
 

@@ -50,6 +50,7 @@ class LinearCodec(tf.keras.Model):
         """
         super().__init__(**kwargs)
         self.block_size = int(block_size)
+        self.downsampling = self.block_size  # Image pixels per latent, per side.
         self.init = init
         self.paired_init = bool(paired_init)
         self.init_step = float(init_step)

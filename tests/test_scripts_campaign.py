@@ -1,0 +1,109 @@
+"""scripts/campaign.py end to end on a tiny campaign: order, dependencies, state in the
+campaign file, learning curves, milestone exports, and resuming a run from its export
+when its checkpoints are gone."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _write_images(folder, count=3, size=48):
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        small = rng.uniform(0, 255, size=(size // 8, size // 8, 3)).astype(np.uint8)
+        Image.fromarray(small).resize((size + 8 * i, size), Image.BILINEAR).save(
+            os.path.join(folder, f"im{i}.png"))
+
+
+def _campaign(tmp_path, *extra):
+    cmd = [sys.executable, os.path.join(REPO, "scripts", "campaign.py"),
+           f"--campaign={tmp_path / 'campaign.json'}",
+           f"--checkpoint_root={tmp_path / 'ckpt'}", f"--export_root={tmp_path / 'export'}",
+           f"--curves={tmp_path / 'curves'}", "--poll_seconds=1", *extra]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def campaign_file(tmp_path):
+    images = tmp_path / "images"
+    _write_images(images)
+    campaign = dict(
+        settings=dict(train_glob=str(images), eval_glob=str(images)),
+        defaults=dict(model="linear", init="jpeg", patch_size=32, batch_size=2, log_every=2,
+                      checkpoint_every=2, eval_every=2, mode="UN+UQ+SR+E", lmbda=0.01),
+        runs=[
+            dict(name="second", init_from="run:first", flags=dict(num_steps=2)),
+            dict(name="first", flags=dict(num_steps=4), export="tiny", export_at=[2]),
+        ])
+    # As written, "second" comes first but starts from "first": refused.
+    path = tmp_path / "campaign.json"
+    path.write_text(json.dumps(campaign))
+    return path
+
+
+def test_campaign_rejects_a_reference_to_a_later_run(tmp_path, campaign_file):
+    result = _campaign(tmp_path, "--status")
+    assert result.returncode != 0
+    assert "does not name an earlier run" in result.stderr
+
+
+def test_campaign_trains_resumes_and_reports(tmp_path, campaign_file):
+    campaign = json.loads(campaign_file.read_text())
+    campaign["runs"].reverse()  # Now "first" comes first.
+    campaign_file.write_text(json.dumps(campaign))
+
+    result = _campaign(tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = {r["name"]: r["state"] for r in json.loads(campaign_file.read_text())["runs"]}
+    assert state["first"]["status"] == "done" and state["first"]["step"] == 4
+    assert state["second"]["status"] == "done" and state["second"]["step"] == 2
+    assert state["first"]["exported_step"] == 4
+    assert sorted(os.listdir(tmp_path / "export" / "tiny-un-uq-sr")) == ["2", "4"]
+    log = (tmp_path / "ckpt" / "second.log").read_text()
+    assert f"--init_from={tmp_path / 'ckpt' / 'first'}" in log
+    rows = _rows(tmp_path / "curves" / "first.csv")
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert {r["mode"] for r in rows} == {"UN+UQ+SR"}
+    assert all(float(r["valid_bpp"]) > 0 and float(r["valid_psnr"]) > 0 for r in rows)
+    assert float(rows[1]["cpu_hours"]) > float(rows[0]["cpu_hours"]) > 0
+    assert state["first"]["valid"]["UN+UQ+SR"]["bpp"] == pytest.approx(
+        float(rows[1]["valid_bpp"]))
+    report = (tmp_path / "curves" / "README.md").read_text()
+    assert "| first | done | 4 | 4 |" in report
+    assert (tmp_path / "curves" / "curves.png").exists()
+
+    # Nothing left to do: a rerun starts no run.
+    result = _campaign(tmp_path)
+    assert result.returncode == 0 and "started" not in result.stdout
+
+    # A new machine: the checkpoints are gone. A longer "first" resumes from its newest
+    # export (step 4, its CPU hours) with fresh optimizers, not from step 0.
+    shutil.rmtree(tmp_path / "ckpt")
+    campaign = json.loads(campaign_file.read_text())
+    campaign["runs"][0]["flags"]["num_steps"] = 6
+    campaign_file.write_text(json.dumps(campaign))
+    result = _campaign(tmp_path, "--only=first")
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "ckpt" / "first.log").read_text()
+    assert "Resumed from the export" in log and "at step 4 (fresh optimizers)" in log
+    rows = _rows(tmp_path / "curves" / "first.csv")
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    assert float(rows[2]["cpu_hours"]) > float(rows[1]["cpu_hours"])
+    first = json.loads(campaign_file.read_text())["runs"][0]["state"]
+    assert first["step"] == 6 and first["exported_step"] == 6
