@@ -183,12 +183,13 @@ def refresh_state(run, status=None):
         state["valid"] = points["valid"]
     exports = exports_of(run)
     if exports:
-        state["exports"] = sorted({os.path.relpath(e["path"], REPO) if e["path"].startswith(REPO)
-                                   else e["path"] for e in exports if e["steps"] == exports[0]["steps"]})
+        newest = [e["path"] for e in exports if e["steps"] == exports[0]["steps"]]
+        state["exports"] = sorted(os.path.relpath(p, REPO) if p.startswith(REPO) else p
+                                  for p in newest)
         state["exported_step"] = exports[0]["steps"]
     if status:
         state["status"] = status
-    state["updated"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    state["updated"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # -- Running -------------------------------------------------------------------------
