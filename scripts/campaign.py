@@ -247,9 +247,12 @@ def _repo_path(spec):
     return ",".join(s if os.path.isabs(s) else os.path.join(REPO, s) for s in spec.split(","))
 
 
-def train(campaign):
-    runs = {r["name"]: r for r in campaign["runs"]}
-    order = [r for r in campaign["runs"] if not FLAGS.only or r["name"] in FLAGS.only]
+def train(path):
+    """Trains every unfinished run; returns the exit code.
+
+    The campaign file is read again at every poll, so runs can be added, reordered or
+    extended while the command runs; only the state of the runs is written back.
+    """
     active = {}  # name -> (process, log file)
     failed = set()
     stopping = []
@@ -258,20 +261,36 @@ def train(campaign):
         del frame
         stopping.append(signum)
         for process, _ in active.values():
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)  # train.py saves a checkpoint and exits.
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    def ready(run):
-        if is_done(run) or run["name"] in active or run["name"] in failed:
-            return False
-        source = run.get("init_from") or ""
-        return not source.startswith("run:") or is_done(runs[source[4:]])
-
     while True:
+        campaign = load_campaign(path)
+        runs = {r["name"]: r for r in campaign["runs"]}
+        order = [r for r in campaign["runs"] if not FLAGS.only or r["name"] in FLAGS.only]
+
+        for name, (process, log) in list(active.items()):
+            code = process.poll()
+            run = runs.get(name, {"name": name, "flags": {"num_steps": 0}})
+            if code is None:
+                refresh_state(run)
+                continue
+            log.close()
+            del active[name]
+            if code == 0:
+                refresh_state(run, status="done")
+                print(f"{_now()} finished {name} at step {run['state'].get('step')}", flush=True)
+            else:
+                refresh_state(run, status="stopped" if stopping else "failed")
+                if not stopping:
+                    failed.add(name)
+                print(f"{_now()} {name} exited with {code} (see {log.name})", flush=True)
         while not stopping and len(active) < FLAGS.lanes:
-            candidates = [r for r in order if ready(r)]
+            candidates = [r for r in order
+                          if r["name"] not in active and r["name"] not in failed
+                          and _ready(r, runs)]
             if not candidates:
                 break
             run = candidates[0]
@@ -287,32 +306,23 @@ def train(campaign):
             active[run["name"]] = (subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                                     cwd=REPO), log)
             refresh_state(run, status="running")
-            save_campaign(campaign, FLAGS.campaign)
             print(f"{_now()} started {run['name']} (log: {log.name})", flush=True)
+        if not FLAGS.dry_run:
+            save_campaign(campaign, path)
         if not active:
             break
         time.sleep(FLAGS.poll_seconds if not stopping else 1)
-        for name in list(active):
-            process, log = active[name]
-            code = process.poll()
-            run = runs[name]
-            if code is None:
-                refresh_state(run)
-                continue
-            log.close()
-            del active[name]
-            if code == 0:
-                refresh_state(run, status="done")
-                print(f"{_now()} finished {name} at step {run['state'].get('step')}", flush=True)
-            else:
-                refresh_state(run, status="stopped" if stopping else "failed")
-                if not stopping:
-                    failed.add(name)
-                print(f"{_now()} {name} exited with {code} (see {log.name})", flush=True)
-        save_campaign(campaign, FLAGS.campaign)
     if not FLAGS.dry_run:
         write_report(campaign)
     return 1 if failed and not FLAGS.dry_run else 0
+
+
+def _ready(run, runs):
+    """Unfinished, and the run it starts from (if any) is done."""
+    if is_done(run):
+        return False
+    source = run.get("init_from") or ""
+    return not source.startswith("run:") or is_done(runs[source[4:]])
 
 
 def _now():
@@ -402,7 +412,7 @@ def main(argv):
             save_campaign(campaign, FLAGS.campaign)
         print("\n".join(status_lines(campaign)))
         return 0
-    return train(campaign)
+    return train(FLAGS.campaign)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,11 @@ the training campaign.
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -35,12 +37,16 @@ from tfnq import data, export, image_io, training  # noqa: E402
 from tfnq.models import modes as modes_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "linear", ["linear", "hyperprior"], "Architecture.")
+flags.DEFINE_enum("model", "linear", ["linear", "hyperprior", "variable_rate_hyperprior"],
+                  "Architecture.")
 flags.DEFINE_string(
     "mode", "UN",
     "Training mode: 'UN' (uniform noise; exports UN+Q and UN+UQ) or 'UN+UQ+SR' "
     "(soft rounding in the noise channel). Append '+E' for expected gradients.")
 flags.DEFINE_float("lmbda", 0.01, "Rate-distortion trade-off: loss = bpp + lmbda * MSE (0-255).")
+flags.DEFINE_list("lambdas", ["0.0018", "0.0035", "0.0067", "0.013", "0.025", "0.0483"],
+                  "variable_rate_hyperprior: the lambda of each rate (the rates take turns; "
+                  "--lmbda is then only the reference for the lambda decay).")
 flags.DEFINE_list("lambda_decay", [],
                   "Fractions of --num_steps after which lambda is multiplied by "
                   "--lambda_decay_factor (paper, linear: 0.05,0.1 of 2M steps).")
@@ -110,10 +116,15 @@ def build_model(soft_round, expected_grads):
             init=FLAGS.init, paired_init=FLAGS.paired_init, init_step=FLAGS.init_step,
             soft_round=soft_round, expected_grads=expected_grads,
             alpha=FLAGS.alpha_start, seed=FLAGS.seed)
+    hyperprior = dict(num_filters=FLAGS.num_filters, num_latents=FLAGS.num_latents,
+                      soft_round=soft_round, expected_grads=expected_grads,
+                      alpha=FLAGS.alpha_start)
     if FLAGS.model == "hyperprior":
-        return tfnq.MeanScaleHyperprior(
-            num_filters=FLAGS.num_filters, num_latents=FLAGS.num_latents,
-            soft_round=soft_round, expected_grads=expected_grads, alpha=FLAGS.alpha_start)
+        return tfnq.MeanScaleHyperprior(**hyperprior)
+    if FLAGS.model == "variable_rate_hyperprior":
+        return tfnq.VariableRateHyperprior(
+            lambdas=[float(x) for x in FLAGS.lambdas], reference_lambda=FLAGS.lmbda,
+            **hyperprior)
     raise app.UsageError(f"unknown --model {FLAGS.model}")
 
 
@@ -180,9 +191,17 @@ def main(argv):
     t0, s0 = time.time(), step
     sums = dict(loss=0.0, bpp=0.0, mse=0.0)
     count = 0
+    stop = []
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
     for x in dataset:
         if step >= n:
             break
+        if stop:  # Keep what was trained, then stop (rerun to continue).
+            cpu.hours()
+            manager.save(checkpoint_number=step)
+            logging.info("Stopped at step %d (checkpoint saved)", step)
+            return 3
         out = trainer.train_step(x)
         step += 1
         for k in sums:
@@ -194,6 +213,7 @@ def main(argv):
                 curve.write(step, cpu.hours())
         if step in export_steps and step < n and FLAGS.export_dir:
             export_run(model, step, cpu.hours())
+        if step % FLAGS.log_every == 0 or step == n:
             means = {k: v / count for k, v in sums.items()}
             rate = (step - s0) / (time.time() - t0)
             psnr = 10 * tf.math.log(255.0**2 / means["mse"]).numpy() / tf.math.log(10.0).numpy()
@@ -223,21 +243,38 @@ def main(argv):
 
 
 def initialize_from(model, source):
-    """Weights (only) from the latest checkpoint in a folder, or from an export."""
-    if os.path.isdir(source) and tf.train.latest_checkpoint(source) is None:
+    """Weights (only) from the latest checkpoint in a folder, or from an export.
+
+    A source of another architecture (a fixed-rate hyperprior for a variable-rate one)
+    is restored as what it is, and `model.initialize_from` takes what it can use.
+    """
+    checkpoint = tf.train.latest_checkpoint(source) if os.path.isdir(source) else None
+    if checkpoint is None:
         try:
-            export.restore_weights(model, source)
+            metadata = export.read_metadata(source)
+            architecture, config = metadata["architecture"], metadata["config"]
         except export.CodecError as e:
             raise app.UsageError(f"--init_from: no checkpoint or tfnq export in {source} "
                                  f"({e})") from None
-        logging.info("Initialized the model from the export %s", source)
-        return
-    checkpoint = tf.train.latest_checkpoint(source)
+    else:
+        try:
+            with open(os.path.join(source, "model.json")) as f:
+                described = json.load(f)
+            architecture, config = described["architecture"], described["config"]
+        except (OSError, ValueError, KeyError):  # Checkpoints of tfnq 0.1 describe nothing.
+            architecture, config = model.architecture, None
+    if architecture == model.architecture:
+        target = model
+    else:
+        target = tfnq.models.ARCHITECTURES[architecture](**config)
     if checkpoint is None:
-        raise app.UsageError(f"--init_from: no checkpoint in {source}")
-    tf.train.Checkpoint(model=model).restore(checkpoint).assert_existing_objects_matched(
-    ).expect_partial()
-    logging.info("Initialized the model from %s", checkpoint)
+        export.restore_weights(target, source)
+    else:
+        tf.train.Checkpoint(model=target).restore(checkpoint).assert_existing_objects_matched(
+        ).expect_partial()
+    if target is not model:
+        model.initialize_from(target)
+    logging.info("Initialized the model from %s", checkpoint or source)
 
 
 def resume_from_export(model, trainer, path):
@@ -286,8 +323,9 @@ class CpuClock:
 class Curve:
     """The run's learning curve: a CSV row per validation point and mode.
 
-    Columns: step, cpu_hours, lambda, the training means since the previous point
-    (loss, bpp, PSNR of the mean MSE), the mode, and the estimated bpp and PSNR on
+    Columns: step, cpu_hours, lambda (of the row's rate), the training means since the
+    previous point (loss, bpp, PSNR of the mean MSE, over all rates of a variable-rate
+    model), the mode, and the estimated bpp and PSNR on
     --eval_glob (`tfnq.training.validate`). Rows past the step a run resumes from
     are dropped (they belong to steps that are being retrained).
     """
@@ -302,6 +340,8 @@ class Curve:
         supported = [m.name for m in modes_lib.MODES.values()
                      if m.soft_round == model.soft_round]
         self.modes = [modes_lib.get_mode(m).name for m in FLAGS.eval_modes] or supported[:1]
+        lambdas = getattr(model, "lambdas", None)
+        self.rates = list(enumerate(lambdas)) if lambdas else [(None, FLAGS.lmbda)]
         rows = []
         if os.path.exists(self.path):
             with open(self.path, newline="") as f:
@@ -318,15 +358,15 @@ class Curve:
     def write(self, step, cpu_hours):
         means = {k: v / max(self.count, 1) for k, v in self.sums.items()}
         rows = []
-        for mode in self.modes:
-            valid = training.validate(self.model, self.images, mode)
+        for (rate, lmbda), mode in itertools.product(self.rates, self.modes):
+            valid = training.validate(self.model, self.images, mode, rate=rate)
             rows.append(dict(
-                step=step, cpu_hours=f"{cpu_hours:.4f}", lmbda=f"{FLAGS.lmbda:g}",
+                step=step, cpu_hours=f"{cpu_hours:.4f}", lmbda=f"{lmbda:g}",
                 train_loss=f"{means['loss']:.4f}", train_bpp=f"{means['bpp']:.4f}",
                 train_psnr=f"{10 * math.log10(255.0**2 / max(means['mse'], 1e-10)):.3f}",
                 mode=mode, valid_bpp=f"{valid['bpp']:.4f}",
                 valid_psnr=f"{valid['psnr']:.3f}"))
-            print(f"valid step {step} {mode}: {valid['bpp']:.4f} bpp, "
+            print(f"valid step {step} {mode} lambda {lmbda:g}: {valid['bpp']:.4f} bpp, "
                   f"{valid['psnr']:.2f} dB", flush=True)
         self._write_rows(rows, "a")
         self.sums = dict(loss=0.0, bpp=0.0, mse=0.0)
@@ -353,7 +393,7 @@ def _csv_text(rows, header):
 
 
 _OUR_FLAGS = [
-    "model", "mode", "lmbda", "lambda_decay", "lambda_decay_factor", "alpha_start",
+    "model", "mode", "lmbda", "lambdas", "lambda_decay", "lambda_decay_factor", "alpha_start",
     "alpha_end", "warmup_steps", "patch_size", "batch_size", "num_steps", "learning_rate",
     "density_learning_rate", "lr_decay_at", "lr_decay_factor", "lr_ramp_steps", "clip_norm",
     "train_glob", "checkpoint_dir", "init", "paired_init", "init_step", "num_filters",

@@ -37,6 +37,7 @@ _API = {
     # Models.
     "LinearCodec": "tfnq.models",
     "MeanScaleHyperprior": "tfnq.models",
+    "VariableRateHyperprior": "tfnq.models",
     "MODES": "tfnq.models",
     "get_mode": "tfnq.models",
     # Export and loading.

@@ -74,6 +74,9 @@ def fingerprint(model, mode, variables):
         h.update(f"numerics {numerics}".encode())
     h.update(json.dumps(model.get_config(), sort_keys=True).encode())
     h.update(modes_lib.get_mode(mode).name.encode())
+    coding = getattr(model, "coding_parameters", None)
+    if coding:  # E.g. the rate a variable-rate model codes at.
+        h.update(json.dumps(coding, sort_keys=True).encode())
     for v in sorted(variables, key=lambda v: v.name):
         h.update(v.name.encode())
         h.update(np.ascontiguousarray(v.numpy()).tobytes())
@@ -166,10 +169,12 @@ class _Untracked:
 class ServableCodec(tf.Module):
     """A trained model prepared for coding in one mode, with exportable signatures."""
 
-    def __init__(self, model, mode, coder=None):
+    def __init__(self, model, mode, coder=None, rate=None):
         super().__init__(name="tfnq_codec")
         self.mode = modes_lib.get_mode(mode)
-        self.coding_models = list(model.prepare_coding(self.mode.name, coder=coder))
+        rate_args = {} if rate is None else dict(rate=rate)
+        self.coding_models = list(model.prepare_coding(self.mode.name, coder=coder,
+                                                       **rate_args))
         # The model's weights and its entropy models (with their coding tables) are
         # tracked directly and the Keras model is hidden from the object graph:
         # otherwise `tf.saved_model.save` also traces and stores every Keras layer's own
@@ -239,7 +244,7 @@ def model_dir_name(name, mode):
     return f"{name}-{slug}"
 
 
-def export_model(model, mode, path, version=1, training=None, coder=None):
+def export_model(model, mode, path, version=1, training=None, coder=None, rate=None):
     """Exports `model` in `mode` to `path/<version>` for TensorFlow Serving.
 
     The export is written to a temporary folder and moved into place, so an
@@ -252,13 +257,14 @@ def export_model(model, mode, path, version=1, training=None, coder=None):
       version: Version subfolder.
       training: Optional dict describing training, stored in the metadata.
       coder: Optional `tfnq.coders.Coder`.
+      rate: The rate of a variable-rate model to code at.
 
     Returns:
       The version folder written.
     """
     # Keras needs one call to know the model's input spec before it can be saved.
-    model(tf.zeros([1, 64, 64, 3]), training=False)
-    codec = ServableCodec(model, mode, coder=coder)
+    model(tf.zeros([1, 64, 64, 3]), training=False, **({} if rate is None else dict(rate=rate)))
+    codec = ServableCodec(model, mode, coder=coder, rate=rate)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def compress_signature(image):
@@ -287,6 +293,8 @@ def export_model(model, mode, path, version=1, training=None, coder=None):
             coder=codec.coding_models[0].coder.name_tag,
             training=training or {},
         )
+        if getattr(model, "coding_parameters", None):
+            metadata["coding"] = model.coding_parameters
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, METADATA_PATH), "w") as f:
             json.dump(metadata, f, indent=2)
@@ -304,7 +312,8 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, mod
     """Exports a trained model in every test-time mode it supports (or in `modes`).
 
     A model trained with uniform noise is exported as UN+Q and UN+UQ (one training
-    run serves both, Sec. 5.1), a soft-rounding model as UN+UQ+SR. The training
+    run serves both, Sec. 5.1), a soft-rounding model as UN+UQ+SR; a variable-rate
+    model at each of its rates, as `<name>-<lambda>-<mode>`. The training
     flags found in `checkpoint_dir/flags.json` go into the metadata, or `training`
     (e.g. the metadata of an earlier export) as it is; `progress` (e.g. the CPU
     hours so far) is added to it.
@@ -330,9 +339,12 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, mod
         if mode not in supported:
             raise CodecError(f"tfnq: a model trained {'with' if model.soft_round else 'without'}"
                              f" soft rounding cannot be exported as {mode}")
-    return [export_model(model, mode, os.path.join(export_dir, model_dir_name(name, mode)),
-                         version=version, training=info)
-            for mode in modes]
+    rates = [(None, name)]
+    if hasattr(model, "lambdas"):
+        rates = [(r, f"{name}-{lmbda:g}") for r, lmbda in enumerate(model.lambdas)]
+    return [export_model(model, mode, os.path.join(export_dir, model_dir_name(rate_name, mode)),
+                         version=version, training=info, rate=rate)
+            for rate, rate_name in rates for mode in modes]
 
 
 def version_dir(path):

@@ -108,21 +108,30 @@ class Trainer(tf.Module):
             0, dtype=tf.int64, trainable=False, name="optimizer_start")
         self.cpu_seconds = tf.Variable(
             0.0, dtype=tf.float64, trainable=False, name="cpu_seconds")
+        # Slots for every variable now: a step may update only some of them (one rate
+        # of a variable-rate model), and a traced step cannot create the others later.
+        self.optimizer.build(model.transform_variables)
+        self.density_optimizer.build(model.density_variables)
 
     @tf.function
-    def _train_step(self, x, lmbda, transform_gain, clip_norm):
+    def _train_step(self, x, lmbda, transform_gain, clip_norm, rate):
+        rate_args = {} if rate is None else dict(rate=rate)
         transform_vars = self.model.transform_variables
         density_vars = self.model.density_variables
-        variables = transform_vars + density_vars
         with tf.GradientTape() as tape:
-            bpp, mse, _ = self.model(x, training=True)
+            bpp, mse, _ = self.model(x, training=True, **rate_args)
             loss = bpp + lmbda * mse
-        grads = tape.gradient(loss, variables)
-        transform_grads = [g * transform_gain for g in grads[:len(transform_vars)]]
+        # Variables that do not take part (another rate's gains and density) have no
+        # gradient and are left alone, optimizer slots included.
+        grads = tape.gradient(loss, transform_vars + density_vars)
+        split = len(transform_vars)
+        transform_vars, transform_grads = _with_gradients(transform_vars, grads[:split])
+        density_vars, density_grads = _with_gradients(density_vars, grads[split:])
+        grads = transform_grads + density_grads
+        transform_grads = [g * transform_gain for g in transform_grads]
         # Not tf.clip_by_global_norm, which gives NaN for an infinite clip_norm (off).
         scale = tf.minimum(1.0, clip_norm / tf.linalg.global_norm(transform_grads))
         transform_grads = [g * scale for g in transform_grads]
-        density_grads = grads[len(transform_vars):]
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
         finite = tf.logical_and(finite, tf.math.is_finite(loss))
 
@@ -136,8 +145,17 @@ class Trainer(tf.Module):
         self.step.assign_add(1)
         return dict(loss=loss, bpp=bpp, mse=mse)
 
+    def rate_at(self, step):
+        """The rate a variable-rate model trains at `step` (they take turns), or None."""
+        lambdas = getattr(self.model, "lambdas", None)
+        return step % len(lambdas) if lambdas else None
+
     def train_step(self, x):
-        """One optimization step with the schedule's hyperparameters at the current step."""
+        """One optimization step with the schedule's hyperparameters at the current step.
+
+        A variable-rate model trains rate `step % num_rates` with its own lambda (times
+        the schedule's lambda decay, if any).
+        """
         step = int(self.step.numpy())
         start = int(self.optimizer_start.numpy())
         s = self.schedule
@@ -148,11 +166,22 @@ class Trainer(tf.Module):
             self.model.alpha.assign(s.alpha_at(step))
         gain = 0.0 if s.transforms_frozen(step) else 1.0
         clip = s.clip_norm if s.clip_norm else math.inf
-        return self._train_step(x, tf.constant(s.lmbda_at(step), tf.float32),
-                                tf.constant(gain, tf.float32), tf.constant(clip, tf.float32))
+        rate = self.rate_at(step)
+        lmbda = s.lmbda_at(step)
+        if rate is not None:
+            lmbda = self.model.lambdas[rate] * lmbda / s.lmbda
+        out = self._train_step(x, tf.constant(lmbda, tf.float32), tf.constant(gain, tf.float32),
+                               tf.constant(clip, tf.float32), rate)
+        return dict(out, rate=rate, lmbda=lmbda)
 
 
-def validate(model, images, mode):
+def _with_gradients(variables, grads):
+    """The variables that have a gradient, and their gradients."""
+    pairs = [(v, g) for v, g in zip(variables, grads, strict=True) if g is not None]
+    return [v for v, _ in pairs], [g for _, g in pairs]
+
+
+def validate(model, images, mode, rate=None):
     """Estimated rate and distortion of a model's test-time `mode` on whole images.
 
     The quick check of a run's progress (no entropy coding): each image is padded as
@@ -165,6 +194,7 @@ def validate(model, images, mode):
       model: A tfnq model (`downsampling` attribute and the `call` contract).
       images: uint8 arrays `[H, W, 3]`.
       mode: Test-time mode name.
+      rate: The rate of a variable-rate model.
 
     Returns:
       dict with the means over images of `bpp` (bits over the image's own pixels) and
@@ -174,8 +204,9 @@ def validate(model, images, mode):
     for image in images:
         height, width = image.shape[:2]
         x = padding.pad_image(image, model.downsampling)
-        rate, _, x_hat = model(x, training=False, mode=mode)
-        bits = float(rate) * int(x.shape[1]) * int(x.shape[2])
+        rate_args = {} if rate is None else dict(rate=rate)
+        mean_bpp, _, x_hat = model(x, training=False, mode=mode, **rate_args)
+        bits = float(mean_bpp) * int(x.shape[1]) * int(x.shape[2])
         decoded = padding.crop_to_image(x_hat, height, width).numpy()
         error = np.mean(np.square(decoded.astype(np.float64) - image.astype(np.float64)))
         bpp.append(bits / (height * width))

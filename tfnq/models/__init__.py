@@ -3,11 +3,13 @@
 from tfnq.models.hyperprior import MeanScaleHyperprior
 from tfnq.models.linear import LinearCodec
 from tfnq.models.modes import MODES, Mode, get_mode
+from tfnq.models.variable_rate import VariableRateHyperprior
 
 # Architecture name (as stored in exported metadata) -> model class.
 ARCHITECTURES = {
     LinearCodec.architecture: LinearCodec,
     MeanScaleHyperprior.architecture: MeanScaleHyperprior,
+    VariableRateHyperprior.architecture: VariableRateHyperprior,
 }
 
 __all__ = [
@@ -16,5 +18,6 @@ __all__ = [
     "MODES",
     "MeanScaleHyperprior",
     "Mode",
+    "VariableRateHyperprior",
     "get_mode",
 ]

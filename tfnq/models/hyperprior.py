@@ -89,6 +89,7 @@ class MeanScaleHyperprior(tf.keras.Model):
         self.soft_round_layer.build([None, None, None, m])
         self._hyper_coding = None
         self._coding = None
+        self.coding_rate = None
         self.built = True
 
     def get_config(self):
@@ -114,18 +115,16 @@ class MeanScaleHyperprior(tf.keras.Model):
 
     def _scale(self, index):
         """Scale of table index `index` (float, `[..., 1]`): a log-spaced grid."""
-        log_min = math.log(self.scale_min)
-        step = (math.log(self.scale_max) - log_min) / (self.num_scales - 1)
-        return tf.math.exp(log_min + step * index[..., 0])
+        return tf.math.exp(math.log(self.scale_min) + self._log_scale_step * index[..., 0])
 
     def _conditional_prior(self, scale):
         """Density of `s_alpha(R) + U` (or `R + U`) for `R ~ N(0, scale)`."""
         base = tfp.distributions.Normal(loc=tf.zeros_like(scale), scale=scale)
         return distributions.noisy_density(base, self.alpha if self.soft_round else None)
 
-    def _entropy_models(self, dither, compression=False, coder=None):
+    def _entropy_models(self, dither, compression=False, coder=None, rate=None):
         hyper = entropy_models.UniversalBatchedEntropyModel(
-            self.hyper_prior, coding_rank=3, dither=dither, compression=compression,
+            self._hyper_density(rate), coding_rank=3, dither=dither, compression=compression,
             expected_grads=self.expected_grads, num_noise_levels=self.num_noise_levels,
             coder=coder)
         conditional = entropy_models.UniversalIndexedEntropyModel(
@@ -134,6 +133,19 @@ class MeanScaleHyperprior(tf.keras.Model):
             expected_grads=self.expected_grads, num_noise_levels=self.num_noise_levels,
             coder=coder)
         return hyper, conditional
+
+    # -- Rates ------------------------------------------------------------------------
+    # A fixed-rate model has one rate; `VariableRateHyperprior` overrides these two.
+
+    def _hyper_density(self, rate):
+        """Density of the (noisy) hyper-latents at `rate`."""
+        del rate
+        return self.hyper_prior
+
+    def _gains(self, rate):
+        """Per-channel gains at `rate`, or None (all one: nothing is computed)."""
+        del rate
+        return None
 
     # -- The channel ------------------------------------------------------------------
 
@@ -147,31 +159,51 @@ class MeanScaleHyperprior(tf.keras.Model):
         return ops.noisy_soft_round_reconstruction(
             clean, noisy, self.alpha, expected_grads=self.expected_grads)
 
-    def _hyper_parameters(self, w):
+    def _hyper_parameters(self, w, gains=None):
+        """Mean and float table index of every latent, from the hyper-latents.
+
+        With gains the latents are coded as `(y - mean) * g`, whose scale is `scale * g`:
+        the index moves by `log(g)` over the log step of the scale grid.
+        """
+        if gains is not None:
+            w = w * gains.hyper_inverse
         mean, index = tf.split(self.hyper_synthesis(w), 2, axis=-1)
+        if gains is not None:
+            index = index + gains.log_latent / self._log_scale_step
         return mean, index[..., None]
 
-    def call(self, x, training=False, mode="UN+UQ"):
+    @property
+    def _log_scale_step(self):
+        return (math.log(self.scale_max) - math.log(self.scale_min)) / (self.num_scales - 1)
+
+    @staticmethod
+    def _scaled(values, gain):
+        return values if gain is None else values * gain
+
+    def call(self, x, training=False, mode="UN+UQ", rate=None):
         """Rate and distortion of a batch.
 
         Args:
           x: float32 `[B, H, W, 3]` in 0-255, `H` and `W` multiples of 64.
           training: Uniform noise (True) or the test-time quantizer of `mode` (False).
           mode: Test-time mode used when `training=False`.
+          rate: Index of the rate (variable-rate models only; a Python int).
 
         Returns:
           `(bpp, mse, x_hat)`: mean bits per pixel, mean squared error in 0-255
           units, and the reconstruction.
         """
         dither = True if training else modes_lib.get_mode(mode).dither
-        hyper_model, conditional_model = self._entropy_models(dither)
+        hyper_model, conditional_model = self._entropy_models(dither, rate=rate)
+        gains = self._gains(rate)
         y = self.analysis(x / 255.0)
-        v = self._soft_round(self.hyper_analysis(y))
+        v = self._soft_round(self._scaled(self.hyper_analysis(y), gains and gains.hyper))
         w_tilde, hyper_bits = hyper_model(v, training=training)
-        mean, index = self._hyper_parameters(self._reconstruct(v, w_tilde))
-        residual = self._soft_round(y - mean)
+        mean, index = self._hyper_parameters(self._reconstruct(v, w_tilde), gains)
+        residual = self._soft_round(self._scaled(y - mean, gains and gains.latent))
         z, bits = conditional_model(residual, index, training=training)
-        x_hat = 255.0 * self.synthesis(self._reconstruct(residual, z) + mean)
+        y_hat = self._scaled(self._reconstruct(residual, z), gains and gains.latent_inverse)
+        x_hat = 255.0 * self.synthesis(y_hat + mean)
         num_pixels = tf.cast(tf.reduce_prod(tf.shape(x)[1:3]), bits.dtype)
         bpp = tf.reduce_mean(bits + hyper_bits) / num_pixels
         mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat))
@@ -179,8 +211,13 @@ class MeanScaleHyperprior(tf.keras.Model):
 
     # -- Real coding ------------------------------------------------------------------
 
-    def prepare_coding(self, mode, coder=None):
+    def prepare_coding(self, mode, coder=None, rate=None):
         """Builds the coding tables for `mode` (eager; once, before export).
+
+        Args:
+          mode: Test-time mode.
+          coder: Optional `tfnq.coders.Coder`.
+          rate: The rate to code at (variable-rate models only).
 
         Returns:
           The entropy models that code the sections of a file, in order: the
@@ -192,8 +229,9 @@ class MeanScaleHyperprior(tf.keras.Model):
                 f"Mode {mode.name} needs a model trained "
                 f"{'with' if mode.soft_round else 'without'} soft rounding.")
         self.coding_mode = mode
+        self.coding_rate = rate
         self._hyper_coding, self._coding = self._entropy_models(
-            mode.dither, compression=True, coder=coder)
+            mode.dither, compression=True, coder=coder, rate=rate)
         return [self._hyper_coding, self._coding]
 
     def latent_shape(self, height, width):
@@ -202,27 +240,38 @@ class MeanScaleHyperprior(tf.keras.Model):
         return tf.stack([(height + d - 1) // d, (width + d - 1) // d])
 
     def _analyze(self, image):
+        gains = self._gains(self.coding_rate)
         y = self.analysis(padding.pad_image(image, self.downsampling) / 255.0)
-        return y, self._soft_round(self.hyper_analysis(y))
+        return y, self._soft_round(self._scaled(self.hyper_analysis(y), gains and gains.hyper))
+
+    def _parameters(self, w_tilde):
+        """Decoder side: mean and index of every latent from the decoded hyper-latents."""
+        return self._hyper_parameters(self._reconstruct(w_tilde, w_tilde),
+                                      self._gains(self.coding_rate))
+
+    def _residual(self, y, mean):
+        gains = self._gains(self.coding_rate)
+        return self._soft_round(self._scaled(y - mean, gains and gains.latent))
 
     def _synthesize(self, z, mean, height, width):
-        x_hat = 255.0 * self.synthesis(self._reconstruct(z, z) + mean)
+        gains = self._gains(self.coding_rate)
+        y_hat = self._scaled(self._reconstruct(z, z), gains and gains.latent_inverse)
+        x_hat = 255.0 * self.synthesis(y_hat + mean)
         return padding.crop_to_image(x_hat, height, width)
 
     def compress_image(self, image):
         """uint8 `[H, W, 3]` -> `[hyper-latent string, latent string]`."""
         y, v = self._analyze(image)
         hyper_string = self._hyper_coding.compress(v)[0]
-        w_tilde = self._hyper_coding.quantize(v)
-        mean, index = self._hyper_parameters(self._reconstruct(w_tilde, w_tilde))
-        string = self._coding.compress(self._soft_round(y - mean), index)[0]
+        mean, index = self._parameters(self._hyper_coding.quantize(v))
+        string = self._coding.compress(self._residual(y, mean), index)[0]
         return [hyper_string, string]
 
     def decompress_image(self, sections, height, width):
         """Sections from `compress_image` -> uint8 `[height, width, 3]`."""
         w_tilde = self._hyper_coding.decompress(
             sections[0][None], self.latent_shape(height, width))
-        mean, index = self._hyper_parameters(self._reconstruct(w_tilde, w_tilde))
+        mean, index = self._parameters(w_tilde)
         z = self._coding.decompress(sections[1][None], index)
         return self._synthesize(z, mean, height, width)
 
@@ -230,8 +279,8 @@ class MeanScaleHyperprior(tf.keras.Model):
         """Encoder side: the values the decoder will see, and their bits."""
         y, v = self._analyze(image)
         w_tilde, hyper_bits = self._hyper_coding(v, training=False)
-        mean, index = self._hyper_parameters(self._reconstruct(w_tilde, w_tilde))
-        z, bits = self._coding(self._soft_round(y - mean), index, training=False)
+        mean, index = self._parameters(w_tilde)
+        z, bits = self._coding(self._residual(y, mean), index, training=False)
         return z, mean, hyper_bits[0] + bits[0]
 
     def reconstruct_image(self, image):
