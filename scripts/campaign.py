@@ -311,7 +311,10 @@ def train(path):
             save_campaign(campaign, path)
         if not active:
             break
-        time.sleep(FLAGS.poll_seconds if not stopping else 1)
+        for _ in range(FLAGS.poll_seconds):  # A stop is seen within a second.
+            time.sleep(1)
+            if stopping:
+                break
     if not FLAGS.dry_run:
         write_report(campaign)
     return 1 if failed and not FLAGS.dry_run else 0

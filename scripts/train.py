@@ -17,6 +17,7 @@ learning curve --curve. `scripts/campaign.py` runs this script for every run of
 the training campaign.
 """
 
+import collections
 import csv
 import io
 import itertools
@@ -191,6 +192,7 @@ def main(argv):
     t0, s0 = time.time(), step
     sums = dict(loss=0.0, bpp=0.0, mse=0.0)
     count = 0
+    per_rate = collections.defaultdict(lambda: [0, 0.0, 0.0])  # rate -> count, bpp, mse
     stop = []
     signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
@@ -207,6 +209,11 @@ def main(argv):
         for k in sums:
             sums[k] += float(out[k])
         count += 1
+        if out["rate"] is not None:
+            acc = per_rate[out["lmbda"]]
+            acc[0] += 1
+            acc[1] += float(out["bpp"])
+            acc[2] += float(out["mse"])
         if curve:
             curve.add(out)
             if step % FLAGS.eval_every == 0 or step == n:
@@ -221,6 +228,11 @@ def main(argv):
                   f"mse {means['mse']:.2f} ({psnr:.2f} dB)  lambda {schedule.lmbda_at(step):.4g}  "
                   f"alpha {float(model.alpha.numpy()):.2f}  {rate:.2f} steps/s  "
                   f"skipped {int(trainer.skipped.numpy())}", flush=True)
+            if per_rate:  # A variable-rate model: each rate's own means.
+                print("  rates: " + "; ".join(
+                    f"{lmbda:g}: {b / c:.4f} bpp {10 * math.log10(255.0**2 / (e / c)):.2f} dB"
+                    for lmbda, (c, b, e) in sorted(per_rate.items())), flush=True)
+                per_rate.clear()
             with writer.as_default(step=step):
                 for k, v in means.items():
                     tf.summary.scalar(k, v)

@@ -214,6 +214,22 @@ def test_models(models_env, capsys):
     assert f"{UNQ} *" in out
 
 
+def test_compress_quality_picks_a_member_of_the_family(exported, tmp_path, monkeypatch,
+                                                       capsys):
+    from test_registry import _family_dir
+    monkeypatch.setenv("TFNQ_MODELS", _family_dir(tmp_path / "models", exported))
+    image = _save(tmp_path / "in.png", random_image(20, 30))
+    code, out, err = run(capsys, "compress", image, tmp_path / "q1.tfnq", "--quality", "1")
+    assert (code, err) == (0, ""), err
+    assert "model fam-b" in out
+    code, out, err = run(capsys, "compress", image, tmp_path / "q9.tfnq", "--quality", "9")
+    assert_clean_failure(code, err, tmp_path / "q9.tfnq")
+    assert "--quality must be 1..3" in err
+    code, out, _ = run(capsys, "models", "--json")
+    quality = {r["name"]: r["quality"] for r in json.loads(out)}
+    assert quality == {"fam-b": 1, "fam-c": 2, "fam-a": 3, "linsr-un-uq-sr": None}
+
+
 def test_models_empty(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TFNQ_MODELS", str(tmp_path))
     code, out, _ = run(capsys, "models")

@@ -114,3 +114,41 @@ def test_find_by_fingerprint(models_env, codecs):
     assert registry.find_by_fingerprint(fingerprints[UNQ] ^ 0x80000000) is None
     assert registry.find_by_fingerprint(
         fingerprints[SR], directory=str(models_env.root)) is not None
+
+
+def _family_dir(tmp_path, exported, evaluations=None):
+    """Copies of the UN+Q fixture model at three lambdas, and the SR model."""
+    evaluations = evaluations or {}
+    import json
+    import shutil
+    for name, lmbda in [("fam-a", 0.02), ("fam-b", 0.005), ("fam-c", 0.01)]:
+        target = tmp_path / name / "1"
+        shutil.copytree(exported.paths[UNQ], target)
+        meta_path = target / "assets.extra" / "tfnq.json"
+        metadata = json.loads(meta_path.read_text())
+        metadata["training"]["lmbda"] = lmbda
+        if name in evaluations:
+            metadata["evaluation"] = dict(dataset="valid", bpp=evaluations[name], psnr=30.0)
+        meta_path.write_text(json.dumps(metadata))
+    os.symlink(os.path.dirname(exported.paths[SR]), tmp_path / SR)
+    (tmp_path / "DEFAULT").write_text("fam-a\n")
+    return str(tmp_path)
+
+
+def test_family_and_quality_by_lambda(exported, tmp_path):
+    directory = _family_dir(tmp_path, exported)
+    assert [m["name"] for m in registry.family(directory=directory)] == [
+        "fam-b", "fam-c", "fam-a"]
+    assert [m["name"] for m in registry.family(SR, directory)] == [SR]
+    assert _same(registry.by_quality(1, directory=directory), tmp_path / "fam-b" / "1")
+    assert _same(registry.by_quality(3, directory=directory), tmp_path / "fam-a" / "1")
+    for bad in (0, 4):
+        with pytest.raises(tfnq.CodecError, match=r"1\.\.3 \(1: fam-b, 2: fam-c, 3: fam-a\)"):
+            registry.by_quality(bad, directory=directory)
+
+
+def test_family_sorted_by_measured_bpp_when_every_member_has_one(exported, tmp_path):
+    partial = _family_dir(tmp_path / "p", exported, {"fam-a": 0.1, "fam-b": 0.9})
+    assert [m["name"] for m in registry.family(directory=partial)][0] == "fam-b"
+    full = _family_dir(tmp_path / "f", exported, {"fam-a": 0.1, "fam-b": 0.9, "fam-c": 0.5})
+    assert [m["name"] for m in registry.family(directory=full)] == ["fam-a", "fam-c", "fam-b"]

@@ -1,6 +1,6 @@
 """The `tfnq` command: compress, decompress, inspect files, list models.
 
-    tfnq compress IN.png OUT.tfnq [--model NAME|PATH] [--force]
+    tfnq compress IN.png OUT.tfnq [--model NAME|PATH] [--quality K] [--force]
     tfnq decompress IN.tfnq OUT.png [--model NAME|PATH] [--force] [--compare ORIG.png]
     tfnq info FILE.tfnq
     tfnq models [--json]
@@ -43,15 +43,24 @@ def _cmd_compress(args):
     if os.path.exists(args.output) and not args.force:
         raise _Fail(f"tfnq: {args.output} exists (use --force to overwrite)")
     image = image_io.read_image(args.input, max_pixels=args.max_pixels)
-    codec, load_time = _load(registry.resolve(args.model))
+    if args.quality is None:
+        path = registry.resolve(args.model)
+    else:
+        path = registry.by_quality(args.quality, args.model)
+    codec, load_time = _load(path)
     t = time.perf_counter()
     data = codec.compress(image)
     encode_time = time.perf_counter() - t
     image_io.write_bytes_atomic(args.output, data, force=args.force)
     h, w = image.shape[:2]
     print(f"{args.input} -> {args.output}: {w}x{h}, {len(data)} bytes, "
-          f"{8 * len(data) / (h * w):.4f} bpp, model {codec.name} ({codec.mode}), "
+          f"{8 * len(data) / (h * w):.4f} bpp, model {_folder_name(path)} ({codec.mode}), "
           f"encode {encode_time:.3f} s (model load {load_time:.2f} s)")
+
+
+def _folder_name(path):
+    """A model's name as `tfnq models` lists it (its folder, above the version)."""
+    return os.path.basename(os.path.dirname(os.path.normpath(path)))
 
 
 def _cmd_decompress(args):
@@ -126,29 +135,36 @@ def _cmd_models(args):
         default = registry.default_model()
     except Exception:  # noqa: BLE001
         default = None
+    qualities = {}
+    if default is not None:
+        qualities = {m["name"]: k + 1 for k, m in enumerate(registry.family(default))}
     rows = []
     for m in found:
         ev = m.get("evaluation", {})
         rows.append(dict(
-            name=m["name"], default=m["name"] == default, architecture=m.get("architecture"),
-            mode=m.get("mode"), lmbda=m.get("training", {}).get("lmbda"),
-            bpp=ev.get("bpp"), psnr=ev.get("psnr"), eval_set=ev.get("dataset"),
-            fingerprint=m.get("fingerprint"), path=m["path"]))
+            name=m["name"], default=m["name"] == default, quality=qualities.get(m["name"]),
+            architecture=m.get("architecture"), mode=m.get("mode"),
+            lmbda=registry.model_lambda(m), bpp=ev.get("bpp"), psnr=ev.get("psnr"),
+            eval_set=ev.get("dataset"), fingerprint=m.get("fingerprint"), path=m["path"]))
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     if not rows:
         print(f"no models in {registry.models_dir()}")
         return
-    print(f"{'name':34s} {'arch':8s} {'mode':9s} {'lambda':>8s} {'bpp':>7s} {'PSNR':>7s}")
+    width = max(len(r["name"]) for r in rows) + 3
+    print(f"{'name':{width}s} {'arch':10s} {'mode':9s} {'lambda':>8s} {'bpp':>7s} "
+          f"{'PSNR':>7s} {'quality':>7s}")
     for r in rows:
         bpp = f"{r['bpp']:.3f}" if r["bpp"] is not None else "-"
         psnr = f"{r['psnr']:.2f}" if r["psnr"] is not None else "-"
         lmbda = f"{r['lmbda']:g}" if r["lmbda"] is not None else "-"
+        quality = str(r["quality"]) if r["quality"] else ""
         mark = " *" if r["default"] else ""
-        print(f"{r['name'] + mark:34s} {r['architecture']:8s} {r['mode']:9s} {lmbda:>8s} "
-              f"{bpp:>7s} {psnr:>7s}")
-    print("(* default; bpp/PSNR measured on the set named in `tfnq models --json`)")
+        print(f"{r['name'] + mark:{width}s} {r['architecture'][:10]:10s} {r['mode']:9s} "
+              f"{lmbda:>8s} {bpp:>7s} {psnr:>7s} {quality:>7s}")
+    print("(* default; bpp/PSNR measured on the set named in `tfnq models --json`; "
+          "quality: `tfnq compress --quality K` picks that member of the default's family)")
 
 
 def _parser():
@@ -158,6 +174,9 @@ def _parser():
     c.add_argument("input")
     c.add_argument("output")
     c.add_argument("--model", help="model name (see `tfnq models`) or SavedModel path")
+    c.add_argument("--quality", type=int, metavar="K",
+                   help="the K-th model (1 = smallest files) of the family of --model "
+                        "(default: the default model's family): same architecture and mode")
     c.add_argument("--force", action="store_true", help="overwrite the output")
     c.add_argument("--max_pixels", type=int, default=1 << 26,
                    help="refuse larger images (default 64 Mpx)")

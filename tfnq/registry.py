@@ -4,6 +4,10 @@ Models live in a folder laid out for TensorFlow Serving,
 `<models_dir>/<name>/<version>/`, each with `assets.extra/tfnq.json` metadata.
 The folder is `$TFNQ_MODELS` if set, else the `saved_models/` folder shipped beside
 the package. `<models_dir>/DEFAULT` names the default model.
+
+A model's *family* is the models of its architecture, size and mode at other rates;
+`by_quality(k)` picks the k-th of the default model's family, lowest rate first, as
+`tfnq compress --quality K` does.
 """
 
 import json
@@ -12,9 +16,12 @@ import os
 from tfnq import export
 
 __all__ = [
+    "by_quality",
     "default_model",
+    "family",
     "find_by_fingerprint",
     "list_models",
+    "model_lambda",
     "models_dir",
     "resolve",
 ]
@@ -86,3 +93,41 @@ def find_by_fingerprint(fingerprint, directory=None):
         if int(metadata.get("fingerprint", "0"), 16) == fingerprint:
             return metadata["path"]
     return None
+
+
+def model_lambda(metadata):
+    """The rate-distortion trade-off a model codes at (None if unknown)."""
+    coding = metadata.get("coding") or {}
+    return coding.get("lmbda", (metadata.get("training") or {}).get("lmbda"))
+
+
+def _family_key(metadata):
+    config = metadata.get("config") or {}
+    return (metadata.get("architecture"), metadata.get("mode"), config.get("num_filters"),
+            config.get("num_latents"))
+
+
+def family(name_or_path=None, directory=None):
+    """Metadata of the models of `name_or_path`'s family (default: the default model's).
+
+    The family: every model of the same architecture, size (channels) and mode, at any
+    rate, sorted from the smallest files to the largest (by the measured bpp in their
+    metadata if every member has one, else by lambda).
+    """
+    path = resolve(name_or_path, directory)
+    with open(os.path.join(path, export.METADATA_PATH)) as f:
+        key = _family_key(json.load(f))
+    members = [m for m in list_models(directory) if _family_key(m) == key]
+    if all((m.get("evaluation") or {}).get("bpp") is not None for m in members):
+        return sorted(members, key=lambda m: m["evaluation"]["bpp"])
+    return sorted(members, key=lambda m: (model_lambda(m) is None, model_lambda(m) or 0,
+                                          m["name"]))
+
+
+def by_quality(quality, name_or_path=None, directory=None):
+    """Path of the `quality`-th member (1 = smallest files) of a model's family."""
+    members = family(name_or_path, directory)
+    if not 1 <= quality <= len(members):
+        names = ", ".join(f"{k + 1}: {m['name']}" for k, m in enumerate(members))
+        raise export.CodecError(f"tfnq: --quality must be 1..{len(members)} ({names})")
+    return members[quality - 1]["path"]
