@@ -96,6 +96,10 @@ flags.DEFINE_string("init_from", None,
                     "model trained at another lambda); ignored when resuming.")
 flags.DEFINE_integer("seed", 0, "Seed for initialization and data order.")
 flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TensorFlow's default).")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy: one device; every local GPU (or the CPU); or the "
+                  "workers of TF_CONFIG. --batch_size is the global batch, split evenly over "
+                  "the replicas; the learning rate is not scaled.")
 flags.mark_flags_as_required(["train_glob", "checkpoint_dir"])
 
 
@@ -136,7 +140,16 @@ def main(argv):
         tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     tf.random.set_seed(FLAGS.seed)
     soft_round, expected_grads = parse_mode(FLAGS.mode)
-    model = build_model(soft_round, expected_grads)
+    strategy = training.make_strategy(FLAGS.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if FLAGS.batch_size % replicas:
+        raise app.UsageError(f"--batch_size {FLAGS.batch_size} (the global batch) must be a "
+                             f"multiple of the {replicas} replicas")
+    chief = _is_chief(strategy)
+    logging.info("Strategy %s: %d replicas, %d examples each", type(strategy).__name__,
+                 replicas, FLAGS.batch_size // replicas)
+    with strategy.scope():
+        model = build_model(soft_round, expected_grads)
     n = FLAGS.num_steps
     schedule = training.Schedule(
         num_steps=n, lmbda=FLAGS.lmbda,
@@ -148,45 +161,54 @@ def main(argv):
         clip_norm=FLAGS.clip_norm,
         alpha_start=FLAGS.alpha_start if soft_round else 1.0,
         alpha_end=FLAGS.alpha_end if soft_round else 1.0)
-    trainer = training.Trainer(model, schedule)
+    trainer = training.Trainer(model, schedule, strategy=strategy)
 
-    os.makedirs(FLAGS.checkpoint_dir, exist_ok=True)
+    # Every worker saves (collective ops), only the chief into --checkpoint_dir.
+    checkpoint_dir = FLAGS.checkpoint_dir if chief else os.path.join(
+        FLAGS.checkpoint_dir, f".worker-{strategy.cluster_resolver.task_id}")
+    os.makedirs(checkpoint_dir, exist_ok=True)
     ckpt = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer,
                                density_optimizer=trainer.density_optimizer,
                                step=trainer.step, skipped=trainer.skipped,
                                optimizer_start=trainer.optimizer_start,
                                cpu_seconds=trainer.cpu_seconds)
-    manager = tf.train.CheckpointManager(ckpt, FLAGS.checkpoint_dir, max_to_keep=2)
-    if manager.latest_checkpoint:
+    manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=2)
+    # Every worker resumes from the chief's checkpoint (a folder they all see).
+    latest = tf.train.latest_checkpoint(FLAGS.checkpoint_dir)
+    if latest:
         tf.train.Checkpoint(model=model, optimizer=trainer.optimizer,
                             density_optimizer=trainer.density_optimizer, step=trainer.step,
                             skipped=trainer.skipped).restore(
-            manager.latest_checkpoint).assert_existing_objects_matched().expect_partial()
+            latest).assert_existing_objects_matched().expect_partial()
         # Checkpoints of tfnq 0.1 have no optimizer_start and cpu_seconds (then 0).
         tf.train.Checkpoint(optimizer_start=trainer.optimizer_start,
-                            cpu_seconds=trainer.cpu_seconds).restore(
-            manager.latest_checkpoint).expect_partial()
-        logging.info("Resumed from %s at step %d", manager.latest_checkpoint,
-                     int(trainer.step.numpy()))
+                            cpu_seconds=trainer.cpu_seconds).restore(latest).expect_partial()
+        logging.info("Resumed from %s at step %d", latest, int(trainer.step.numpy()))
     elif FLAGS.resume_from:
         resume_from_export(model, trainer, FLAGS.resume_from)
     elif FLAGS.init_from:
         initialize_from(model, FLAGS.init_from)
         model.alpha.assign(FLAGS.alpha_start)
-    flags_path = os.path.join(FLAGS.checkpoint_dir, "flags.json")
-    with open(flags_path, "w") as f:
-        json.dump({k: FLAGS[k].value for k in FLAGS if k in _OUR_FLAGS}, f, indent=1)
-    with open(os.path.join(FLAGS.checkpoint_dir, "model.json"), "w") as f:
-        json.dump(dict(architecture=model.architecture, config=model.get_config()), f, indent=1)
+    if chief:
+        with open(os.path.join(FLAGS.checkpoint_dir, "flags.json"), "w") as f:
+            json.dump({k: FLAGS[k].value for k in FLAGS if k in _OUR_FLAGS}, f, indent=1)
+        with open(os.path.join(FLAGS.checkpoint_dir, "model.json"), "w") as f:
+            json.dump(dict(architecture=model.architecture, config=model.get_config()), f,
+                      indent=1)
 
     files = data.list_files(FLAGS.train_glob)
     logging.info("%d training images", len(files))
     dataset = data.make_train_dataset(
         files, patch_size=FLAGS.patch_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed)
-    writer = tf.summary.create_file_writer(os.path.join(FLAGS.checkpoint_dir, "logs"))
+    if FLAGS.strategy not in ("", "default"):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
+    writer = tf.summary.create_file_writer(os.path.join(checkpoint_dir, "logs"))
 
     step = int(trainer.step.numpy())
-    curve = Curve(model, step) if FLAGS.eval_glob else None
+    curve = Curve(model, step) if FLAGS.eval_glob and chief else None
     export_steps = {int(s) for s in FLAGS.export_at}
     cpu = CpuClock(trainer)
     t0, s0 = time.time(), step
@@ -218,7 +240,7 @@ def main(argv):
             curve.add(out)
             if step % FLAGS.eval_every == 0 or step == n:
                 curve.write(step, cpu.hours())
-        if step in export_steps and step < n and FLAGS.export_dir:
+        if step in export_steps and step < n and FLAGS.export_dir and chief:
             export_run(model, step, cpu.hours())
         if step % FLAGS.log_every == 0 or step == n:
             means = {k: v / count for k, v in sums.items()}
@@ -250,8 +272,19 @@ def main(argv):
     if curve and curve.count:  # Steps since the last point (e.g. after a resume).
         curve.write(step, cpu_hours)
 
-    if FLAGS.export_dir:
+    if FLAGS.export_dir and chief:
         export_run(model, step, cpu_hours)
+
+
+def _is_chief(strategy):
+    """Whether this process writes the run's checkpoints, curve and exports."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    return "chief" not in cluster and resolver.task_type == "worker" and resolver.task_id == 0
 
 
 def initialize_from(model, source):
@@ -409,7 +442,7 @@ _OUR_FLAGS = [
     "alpha_end", "warmup_steps", "patch_size", "batch_size", "num_steps", "learning_rate",
     "density_learning_rate", "lr_decay_at", "lr_decay_factor", "lr_ramp_steps", "clip_norm",
     "train_glob", "checkpoint_dir", "init", "paired_init", "init_step", "num_filters",
-    "num_latents", "init_from", "resume_from", "run", "seed"]
+    "num_latents", "init_from", "resume_from", "run", "seed", "strategy"]
 
 if __name__ == "__main__":
     sys.exit(app.run(main))

@@ -10,6 +10,7 @@ optional clipping of the transforms' gradients by their global norm.
 
 import dataclasses
 import math
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +20,7 @@ from tfnq.models import padding
 __all__ = [
     "Schedule",
     "Trainer",
+    "make_strategy",
     "validate",
 ]
 
@@ -93,57 +95,95 @@ class Trainer(tf.Module):
     `optimizer_start` (the step at which the optimizers' state began, for the
     learning-rate ramp) and `cpu_seconds` (process CPU time spent training, summed
     over resumptions; kept by the caller).
+
+    Under a `tf.distribute` strategy (create the model and the trainer inside its
+    `scope()`, and feed batches from `strategy.experimental_distribute_dataset`), every
+    replica computes the gradient of its share of the global batch, the gradients are
+    summed across replicas before clipping, the finiteness check and the update, so a
+    step equals the step of one device on the whole batch; the reported loss, bpp and
+    MSE are the means over the global batch.
     """
 
-    def __init__(self, model, schedule):
+    def __init__(self, model, schedule, strategy=None):
         super().__init__(name="trainer")
         self.model = model
         self.schedule = schedule
-        self.optimizer = tf.keras.optimizers.Adam(learning_rate=schedule.learning_rate)
-        self.density_optimizer = tf.keras.optimizers.Adam(
-            learning_rate=schedule.learning_rate_at(0, density=True))
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped")
-        self.optimizer_start = tf.Variable(
-            0, dtype=tf.int64, trainable=False, name="optimizer_start")
-        self.cpu_seconds = tf.Variable(
-            0.0, dtype=tf.float64, trainable=False, name="cpu_seconds")
-        # Slots for every variable now: a step may update only some of them (one rate
-        # of a variable-rate model), and a traced step cannot create the others later.
-        self.optimizer.build(model.transform_variables)
-        self.density_optimizer.build(model.density_variables)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.optimizer = tf.keras.optimizers.Adam(learning_rate=schedule.learning_rate)
+            self.density_optimizer = tf.keras.optimizers.Adam(
+                learning_rate=schedule.learning_rate_at(0, density=True))
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped")
+            self.optimizer_start = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="optimizer_start")
+            self.cpu_seconds = tf.Variable(
+                0.0, dtype=tf.float64, trainable=False, name="cpu_seconds")
+            # Slots for every variable now: a step may update only some of them (one
+            # rate of a variable-rate model), and a traced step cannot create the
+            # others later.
+            self.optimizer.build(model.transform_variables)
+            self.density_optimizer.build(model.density_variables)
+        # rate -> the variables its steps train, as the replica step found them while
+        # being traced (outside tf.Module's tracking).
+        self._traced = types.SimpleNamespace(trained={})
 
     @tf.function
     def _train_step(self, x, lmbda, transform_gain, clip_norm, rate):
+        out = self.strategy.run(self._replica_step,
+                                args=(x, lmbda, transform_gain, clip_norm, rate))
+        # The update, in cross-replica context: the gradients (and the decision) are
+        # the same on every replica; Keras' optimizers cannot be called inside a
+        # conditional in replica context.
+        transform_vars, density_vars = self._traced.trained[rate]
+
+        def apply():
+            self.optimizer.apply_gradients(
+                zip(out["transform_grads"], transform_vars, strict=True),
+                skip_gradients_aggregation=True)
+            self.density_optimizer.apply_gradients(
+                zip(out["density_grads"], density_vars, strict=True),
+                skip_gradients_aggregation=True)
+            return tf.constant(0, tf.int64)
+
+        finite = self.strategy.experimental_local_results(out["finite"])[0]
+        self.skipped.assign_add(tf.cond(finite, apply, lambda: tf.constant(1, tf.int64)))
+        self.step.assign_add(1)
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, out[k], axis=None)
+                for k in ("loss", "bpp", "mse")}
+
+    def _replica_step(self, x, lmbda, transform_gain, clip_norm, rate):
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync
         rate_args = {} if rate is None else dict(rate=rate)
         transform_vars = self.model.transform_variables
         density_vars = self.model.density_variables
         with tf.GradientTape() as tape:
             bpp, mse, _ = self.model(x, training=True, **rate_args)
             loss = bpp + lmbda * mse
+            share = loss / replicas  # Summed over replicas: the global batch's mean.
         # Variables that do not take part (another rate's gains and density) have no
         # gradient and are left alone, optimizer slots included.
-        grads = tape.gradient(loss, transform_vars + density_vars)
+        grads = tape.gradient(share, transform_vars + density_vars)
         split = len(transform_vars)
         transform_vars, transform_grads = _with_gradients(transform_vars, grads[:split])
         density_vars, density_grads = _with_gradients(density_vars, grads[split:])
-        grads = transform_grads + density_grads
+        self._traced.trained[rate] = (transform_vars, density_vars)
+        # The gradient of the mean loss over the global batch, on every replica.
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, transform_grads + density_grads)
+        transform_grads = grads[:len(transform_vars)]
+        density_grads = grads[len(transform_vars):]
+        finite = tf.reduce_all(
+            [tf.reduce_all(tf.math.is_finite(g)) for g in transform_grads + density_grads])
+        finite_losses = context.all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.cast(tf.math.is_finite(loss), tf.int32))
+        finite = tf.logical_and(finite, tf.equal(finite_losses, replicas))
         transform_grads = [g * transform_gain for g in transform_grads]
         # Not tf.clip_by_global_norm, which gives NaN for an infinite clip_norm (off).
         scale = tf.minimum(1.0, clip_norm / tf.linalg.global_norm(transform_grads))
         transform_grads = [g * scale for g in transform_grads]
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-        finite = tf.logical_and(finite, tf.math.is_finite(loss))
-
-        def apply():
-            self.optimizer.apply_gradients(zip(transform_grads, transform_vars, strict=True))
-            self.density_optimizer.apply_gradients(zip(density_grads, density_vars, strict=True))
-            return tf.constant(0, tf.int64)
-
-        skipped = tf.cond(finite, apply, lambda: tf.constant(1, tf.int64))
-        self.skipped.assign_add(skipped)
-        self.step.assign_add(1)
-        return dict(loss=loss, bpp=bpp, mse=mse)
+        return dict(loss=loss, bpp=bpp, mse=mse, finite=finite,
+                    transform_grads=transform_grads, density_grads=density_grads)
 
     def rate_at(self, step):
         """The rate a variable-rate model trains at `step` (they take turns), or None."""
@@ -173,6 +213,26 @@ class Trainer(tf.Module):
         out = self._train_step(x, tf.constant(lmbda, tf.float32), tf.constant(gain, tf.float32),
                                tf.constant(clip, tf.float32), rate)
         return dict(out, rate=rate, lmbda=lmbda)
+
+
+def make_strategy(name):
+    """A `tf.distribute` strategy by name.
+
+    Args:
+      name: "default" (one device), "mirrored" (every local GPU, or the CPU: one
+        process, synchronous data parallelism) or "multi_worker" (synchronous data
+        parallelism over the workers `TF_CONFIG` describes, each with its local devices).
+
+    Returns:
+      The strategy; `num_replicas_in_sync` replicas share each global batch.
+    """
+    if name in (None, "", "default"):
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r} (default, mirrored or multi_worker)")
 
 
 def _with_gradients(variables, grads):
