@@ -1,16 +1,23 @@
-"""The models shipped in saved_models/: each one loads and codes bit-exactly."""
+"""The models shipped in saved_models/: each one loads, codes bit-exactly, and still makes
+and reads its golden file (tests/golden/, written by scripts/make_golden.py)."""
 
+import hashlib
+import json
 import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import tfnq
 from tfnq import image_io, registry
 
-SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "saved_models")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = os.path.join(REPO, "saved_models")
+GOLDEN = os.path.join(REPO, "tests", "golden")
 MODELS = registry.list_models(SHIPPED)
+with open(os.path.join(GOLDEN, "manifest.json")) as _f:
+    MANIFEST = json.load(_f)
 
 
 def test_default_model_is_shipped():
@@ -22,8 +29,22 @@ def test_shipped_fingerprints_are_distinct():
     assert len(set(fingerprints)) == len(fingerprints)
 
 
+def test_every_shipped_model_has_a_golden_file():
+    assert sorted(MANIFEST) == sorted(m["name"] for m in MODELS)
+    for m in MODELS:
+        assert MANIFEST[m["name"]]["fingerprint"] == m["fingerprint"], (
+            f"{m['name']} was re-exported: regenerate its golden file on purpose "
+            "(scripts/make_golden.py) and say why")
+
+
+@pytest.fixture(scope="module")
+def golden_crop():
+    top, left, height, width = next(iter(MANIFEST.values()))["crop"]
+    return image_io.sample_image()[top:top + height, left:left + width]
+
+
 @pytest.mark.parametrize("info", MODELS, ids=[m["name"] for m in MODELS])
-def test_shipped_model_round_trip(info):
+def test_shipped_model_round_trip_and_golden_file(info, golden_crop):
     codec = tfnq.load(info["path"])
     assert codec.mode == info["mode"]
     image = image_io.sample_image()[100:171, 200:297]  # 71x97: padding on both sides
@@ -33,3 +54,19 @@ def test_shipped_model_round_trip(info):
     # The file is within 2% + container of the estimate, and decodes to a photo.
     assert 8 * len(data) <= 1.02 * codec.estimate_bits(image) + 8 * 64
     assert image_io.psnr(image, decoded) > 20
+
+    # The golden file: the same bytes from the same crop, and the same decode.
+    golden = MANIFEST[info["name"]]
+    with open(os.path.join(GOLDEN, f"{info['name']}.tfnq"), "rb") as f:
+        golden_file = f.read()
+    assert hashlib.sha256(golden_file).hexdigest() == golden["file_sha256"]
+    assert codec.compress(golden_crop) == golden_file
+    decoded = codec.decompress(golden_file)
+    expected = np.asarray(Image.open(os.path.join(GOLDEN, f"{info['name']}.png")))
+    if hashlib.sha256(decoded.tobytes()).hexdigest() != golden["decoded_sha256"]:
+        # Bit-exact on the machine that wrote it. A CPU whose convolution kernels round
+        # differently (seen: AVX-512 against AVX2) moves a few pixels by one level,
+        # from the same symbols; anything more is a real change.
+        difference = np.abs(decoded.astype(int) - expected.astype(int))
+        assert difference.max() <= 1 and np.mean(difference > 0) < 0.01, (
+            f"{info['name']} decodes its golden file differently")

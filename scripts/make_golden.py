@@ -1,0 +1,76 @@
+"""Writes the golden files of the shipped models (tests/golden/), checked by the tests.
+
+    python scripts/make_golden.py                 # every model in saved_models/
+    python scripts/make_golden.py --models=NAME   # one (e.g. after re-exporting it)
+
+For each model: `<name>.tfnq`, the file its `compress` signature makes of a fixed crop of
+the packaged sample photo (47x37: padded on both sides by every model), and
+`<name>.png`, what its `decompress` makes of that file; `manifest.json` records the
+crop, the model's fingerprint and the SHA-256 of both. `tests/test_saved_models.py`
+checks that every shipped model still makes the same bytes and decodes them to the
+same image, so a change of the code or of a model cannot alter the files silently.
+Regenerate only when a change of the bitstream is intended, and say why in the commit.
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN = os.path.join(REPO, "tests", "golden")
+CROP = (100, 200, 47, 37)  # top, left, height, width in the packaged sample photo
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", [], "Model names (default: every model in saved_models/).")
+
+
+def golden_crop():
+    """The image every golden file codes (uint8 [47, 37, 3])."""
+    from tfnq import image_io
+    top, left, height, width = CROP
+    return image_io.sample_image()[top:top + height, left:left + width].copy()
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def main(argv):
+    del argv
+    import numpy as np
+
+    import tfnq
+    from tfnq import image_io, registry
+    shipped = os.path.join(REPO, "saved_models")
+    models = {m["name"]: m for m in registry.list_models(shipped)}
+    names = FLAGS.models or sorted(models)
+    manifest_path = os.path.join(GOLDEN, "manifest.json")
+    manifest = {}
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    image = golden_crop()
+    for name in names:
+        codec = tfnq.load(models[name]["path"])
+        data = codec.compress(image)
+        decoded = codec.decompress(data)
+        np.testing.assert_array_equal(decoded, codec.reconstruct(image))
+        image_io.write_bytes_atomic(os.path.join(GOLDEN, f"{name}.tfnq"), data, force=True)
+        image_io.write_png(os.path.join(GOLDEN, f"{name}.png"), decoded, force=True)
+        manifest[name] = dict(fingerprint=models[name]["fingerprint"], crop=list(CROP),
+                              bytes=len(data), file_sha256=sha256(data),
+                              decoded_sha256=sha256(decoded.tobytes()))
+        print(f"{name}: {len(data)} bytes, decoded {manifest[name]['decoded_sha256'][:12]}")
+    manifest = {k: manifest[k] for k in sorted(manifest) if k in models}
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))
