@@ -49,7 +49,7 @@ _API = {
 
 _SUBMODULES = (
     "bitstream", "cli", "coders", "data", "distributions", "entropy_models", "evaluation",
-    "export", "image_io", "layers", "models", "ops", "registry", "training")
+    "export", "image_io", "layers", "models", "op_scan", "ops", "registry", "training")
 
 __all__ = sorted(_API) + list(_SUBMODULES)
 
