@@ -59,6 +59,9 @@ flags.DEFINE_integer("patch_size", 128, "Crop size.")
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("num_steps", 10000, "Training steps.")
 flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
+flags.DEFINE_float("rate_learning_rate", None,
+                   "variable_rate_hyperprior: learning rate of the per-rate gains "
+                   "(default: --learning_rate).")
 flags.DEFINE_float("density_learning_rate", None,
                    "Learning rate of the density model (default: --learning_rate).")
 flags.DEFINE_float("lr_decay_at", 0.8, "Fraction of --num_steps after which the LR decays.")
@@ -156,6 +159,7 @@ def main(argv):
         lambda_decay_steps=tuple(int(float(f) * n) for f in FLAGS.lambda_decay),
         lambda_decay_factor=FLAGS.lambda_decay_factor,
         learning_rate=FLAGS.learning_rate, density_learning_rate=FLAGS.density_learning_rate,
+        rate_learning_rate=FLAGS.rate_learning_rate,
         lr_decay_step=int(FLAGS.lr_decay_at * n), lr_decay_factor=FLAGS.lr_decay_factor,
         warmup_steps=FLAGS.warmup_steps, lr_ramp_steps=FLAGS.lr_ramp_steps,
         clip_norm=FLAGS.clip_norm,
@@ -169,6 +173,7 @@ def main(argv):
     os.makedirs(checkpoint_dir, exist_ok=True)
     ckpt = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer,
                                density_optimizer=trainer.density_optimizer,
+                               rate_optimizer=trainer.rate_optimizer,
                                step=trainer.step, skipped=trainer.skipped,
                                optimizer_start=trainer.optimizer_start,
                                cpu_seconds=trainer.cpu_seconds)
@@ -180,9 +185,10 @@ def main(argv):
                             density_optimizer=trainer.density_optimizer, step=trainer.step,
                             skipped=trainer.skipped).restore(
             latest).assert_existing_objects_matched().expect_partial()
-        # Checkpoints of tfnq 0.1 have no optimizer_start and cpu_seconds (then 0).
+        # Older checkpoints may lack these (then 0, and a fresh rate optimizer).
         tf.train.Checkpoint(optimizer_start=trainer.optimizer_start,
-                            cpu_seconds=trainer.cpu_seconds).restore(latest).expect_partial()
+                            cpu_seconds=trainer.cpu_seconds,
+                            rate_optimizer=trainer.rate_optimizer).restore(latest).expect_partial()
         logging.info("Resumed from %s at step %d", latest, int(trainer.step.numpy()))
     elif FLAGS.resume_from:
         resume_from_export(model, trainer, FLAGS.resume_from)
@@ -440,7 +446,8 @@ def _csv_text(rows, header):
 _OUR_FLAGS = [
     "model", "mode", "lmbda", "lambdas", "lambda_decay", "lambda_decay_factor", "alpha_start",
     "alpha_end", "warmup_steps", "patch_size", "batch_size", "num_steps", "learning_rate",
-    "density_learning_rate", "lr_decay_at", "lr_decay_factor", "lr_ramp_steps", "clip_norm",
+    "density_learning_rate", "rate_learning_rate", "lr_decay_at", "lr_decay_factor",
+    "lr_ramp_steps", "clip_norm",
     "train_glob", "checkpoint_dir", "init", "paired_init", "init_step", "num_filters",
     "num_latents", "init_from", "resume_from", "run", "seed", "strategy"]
 

@@ -90,7 +90,7 @@ def test_starts_as_the_fixed_rate_model_at_the_reference_lambda():
 def test_trainer_takes_turns_and_leaves_the_other_rates_alone():
     model = _model(soft_round=True)
     schedule = training.Schedule(num_steps=10, lmbda=0.01, learning_rate=1e-2,
-                                 density_learning_rate=1e-2)
+                                 density_learning_rate=1e-2, rate_learning_rate=1e-2)
     trainer = training.Trainer(model, schedule)
 
     def snapshot(r):
@@ -111,6 +111,10 @@ def test_trainer_takes_turns_and_leaves_the_other_rates_alone():
     out = trainer.train_step(_batch())
     assert out["rate"] == 1 and out["lmbda"] == pytest.approx(LAMBDAS[1])
     assert any(not np.array_equal(a, b) for a, b in zip(before[1], snapshot(1), strict=True))
+    # The gains have an optimizer of their own, the shared transforms another.
+    assert {id(v) for v in model.rate_variables}.isdisjoint(
+        id(v) for v in model.transform_variables)
+    assert len(trainer.rate_optimizer.variables) > 1
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,9 @@ def test_schedule_follows_paper_shape():
     assert s.alpha_at(999) == pytest.approx(16.0)
     assert s.alpha_at(499) == pytest.approx(1.0 + 15.0 * 499 / 999)
     assert s.transforms_frozen(19) and not s.transforms_frozen(20)
-    assert s.learning_rate_at(0, density=True) == pytest.approx(1e-4)
+    assert s.learning_rate_at(0, group="density") == pytest.approx(1e-4)
     s.density_learning_rate = 1e-2
-    assert s.learning_rate_at(900, density=True) == pytest.approx(1e-3)
+    assert s.learning_rate_at(900, group="density") == pytest.approx(1e-3)
 
 
 def test_schedule_ramps_the_learning_rate_after_the_optimizers_start():
@@ -44,9 +44,12 @@ def test_schedule_ramps_the_learning_rate_after_the_optimizers_start():
     # Fresh optimizers at step 40 (a run resumed from an export): the ramp starts again,
     # on top of the decay.
     assert s.learning_rate_at(40, optimizer_start=40) == pytest.approx(1e-4)
-    assert s.learning_rate_at(44, density=True, optimizer_start=40) == pytest.approx(5e-3)
+    assert s.learning_rate_at(44, group="density", optimizer_start=40) == pytest.approx(5e-3)
     assert s.learning_rate_at(55, optimizer_start=40) == pytest.approx(1e-4 * 1.0)
     assert s.learning_rate_at(49, optimizer_start=40) == pytest.approx(1e-3)
+    assert s.learning_rate_at(30, "rates") == pytest.approx(1e-3)  # Default: learning_rate.
+    s.rate_learning_rate = 3e-3
+    assert s.learning_rate_at(30, "rates") == pytest.approx(3e-3)
 
 
 @pytest.mark.parametrize("clip_norm", [None, 1e-6])

@@ -37,12 +37,15 @@ class Schedule:
       learning_rate: Initial learning rate.
       density_learning_rate: Learning rate of the density model (defaults to
         `learning_rate`; a larger one lets the density track the transforms in short runs).
+      rate_learning_rate: Learning rate of a variable-rate model's per-rate parameters
+        (its gains; defaults to `learning_rate`). Each rate's gains are updated in its
+        own turn only, a sixth of the steps for six rates.
       lr_decay_step: Step after which the learning rate is multiplied by `lr_decay_factor`.
       lr_decay_factor: That factor.
       warmup_steps: Steps during which only the density model is trained.
       alpha_start: Soft-rounding alpha at step 0.
       alpha_end: Alpha at the last step (linear annealing).
-      lr_ramp_steps: Both learning rates ramp up linearly over this many steps after
+      lr_ramp_steps: The learning rates ramp up linearly over this many steps after
         the optimizers start (at step 0, or when a run resumes from exported weights
         with fresh optimizers: `Trainer.optimizer_start`).
       clip_norm: Clip the transforms' gradients to this global norm (None: off).
@@ -54,6 +57,7 @@ class Schedule:
     lambda_decay_factor: float = 0.5
     learning_rate: float = 1e-4
     density_learning_rate: float = None
+    rate_learning_rate: float = None
     lr_decay_step: int = 0
     lr_decay_factor: float = 0.1
     warmup_steps: int = 0
@@ -66,10 +70,12 @@ class Schedule:
         n = sum(1 for s in self.lambda_decay_steps if step >= s)
         return self.lmbda * self.lambda_decay_factor ** n
 
-    def learning_rate_at(self, step, density=False, optimizer_start=0):
-        lr = self.learning_rate
-        if density and self.density_learning_rate is not None:
-            lr = self.density_learning_rate
+    def learning_rate_at(self, step, group="transforms", optimizer_start=0):
+        """The learning rate of a variable group ("transforms", "density" or "rates")."""
+        own = dict(density=self.density_learning_rate, rates=self.rate_learning_rate)
+        lr = own.get(group)
+        if lr is None:
+            lr = self.learning_rate
         if self.lr_decay_step and step >= self.lr_decay_step:
             lr *= self.lr_decay_factor
         if self.lr_ramp_steps:
@@ -88,7 +94,11 @@ class Trainer(tf.Module):
     """Minimizes `bpp + lambda * MSE` for a codec with the `call` contract of tfnq models.
 
     The model's `call(x, training=True)` returns `(bpp, mse, x_hat)`, and it exposes
-    `transform_variables` and `density_variables`.
+    `transform_variables` and `density_variables` (and a variable-rate model
+    `rate_variables`). Each group has an Adam optimizer of its own (`optimizer`,
+    `density_optimizer`, `rate_optimizer`) with its learning rate; the density-only
+    warm-up freezes transforms and rate parameters, and clipping applies to the
+    transforms.
 
     Besides the optimizers, the trainer's state (checkpointed with it) holds `step`,
     `skipped` (steps with a non-finite loss or gradient, not applied),
@@ -104,6 +114,8 @@ class Trainer(tf.Module):
     MSE are the means over the global batch.
     """
 
+    GROUPS = ("transforms", "density", "rates")
+
     def __init__(self, model, schedule, strategy=None):
         super().__init__(name="trainer")
         self.model = model
@@ -112,7 +124,9 @@ class Trainer(tf.Module):
         with self.strategy.scope():
             self.optimizer = tf.keras.optimizers.Adam(learning_rate=schedule.learning_rate)
             self.density_optimizer = tf.keras.optimizers.Adam(
-                learning_rate=schedule.learning_rate_at(0, density=True))
+                learning_rate=schedule.learning_rate_at(0, "density"))
+            self.rate_optimizer = tf.keras.optimizers.Adam(
+                learning_rate=schedule.learning_rate_at(0, "rates"))
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped")
             self.optimizer_start = tf.Variable(
@@ -122,11 +136,20 @@ class Trainer(tf.Module):
             # Slots for every variable now: a step may update only some of them (one
             # rate of a variable-rate model), and a traced step cannot create the
             # others later.
-            self.optimizer.build(model.transform_variables)
-            self.density_optimizer.build(model.density_variables)
+            for optimizer, variables in zip(self.optimizers, self._variables(), strict=True):
+                optimizer.build(variables)
         # rate -> the variables its steps train, as the replica step found them while
         # being traced (outside tf.Module's tracking).
         self._traced = types.SimpleNamespace(trained={})
+
+    @property
+    def optimizers(self):
+        """The optimizers of the variable groups, in `GROUPS` order."""
+        return [self.optimizer, self.density_optimizer, self.rate_optimizer]
+
+    def _variables(self):
+        return [self.model.transform_variables, self.model.density_variables,
+                list(getattr(self.model, "rate_variables", []))]
 
     @tf.function
     def _train_step(self, x, lmbda, transform_gain, clip_norm, rate):
@@ -135,15 +158,14 @@ class Trainer(tf.Module):
         # The update, in cross-replica context: the gradients (and the decision) are
         # the same on every replica; Keras' optimizers cannot be called inside a
         # conditional in replica context.
-        transform_vars, density_vars = self._traced.trained[rate]
+        trained = self._traced.trained[rate]
 
         def apply():
-            self.optimizer.apply_gradients(
-                zip(out["transform_grads"], transform_vars, strict=True),
-                skip_gradients_aggregation=True)
-            self.density_optimizer.apply_gradients(
-                zip(out["density_grads"], density_vars, strict=True),
-                skip_gradients_aggregation=True)
+            for optimizer, grads, variables in zip(self.optimizers, out["grads"], trained,
+                                                   strict=True):
+                if variables:
+                    optimizer.apply_gradients(zip(grads, variables, strict=True),
+                                              skip_gradients_aggregation=True)
             return tf.constant(0, tf.int64)
 
         finite = self.strategy.experimental_local_results(out["finite"])[0]
@@ -156,34 +178,36 @@ class Trainer(tf.Module):
         context = tf.distribute.get_replica_context()
         replicas = context.num_replicas_in_sync
         rate_args = {} if rate is None else dict(rate=rate)
-        transform_vars = self.model.transform_variables
-        density_vars = self.model.density_variables
+        groups = self._variables()
         with tf.GradientTape() as tape:
             bpp, mse, _ = self.model(x, training=True, **rate_args)
             loss = bpp + lmbda * mse
             share = loss / replicas  # Summed over replicas: the global batch's mean.
         # Variables that do not take part (another rate's gains and density) have no
         # gradient and are left alone, optimizer slots included.
-        grads = tape.gradient(share, transform_vars + density_vars)
-        split = len(transform_vars)
-        transform_vars, transform_grads = _with_gradients(transform_vars, grads[:split])
-        density_vars, density_grads = _with_gradients(density_vars, grads[split:])
-        self._traced.trained[rate] = (transform_vars, density_vars)
+        grads = tape.gradient(share, sum(groups, []))
+        trained, group_grads, k = [], [], 0
+        for variables in groups:
+            kept, kept_grads = _with_gradients(variables, grads[k:k + len(variables)])
+            k += len(variables)
+            trained.append(kept)
+            group_grads.append(kept_grads)
+        self._traced.trained[rate] = trained
         # The gradient of the mean loss over the global batch, on every replica.
-        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, transform_grads + density_grads)
-        transform_grads = grads[:len(transform_vars)]
-        density_grads = grads[len(transform_vars):]
-        finite = tf.reduce_all(
-            [tf.reduce_all(tf.math.is_finite(g)) for g in transform_grads + density_grads])
+        flat = context.all_reduce(tf.distribute.ReduceOp.SUM, sum(group_grads, []))
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in flat])
         finite_losses = context.all_reduce(
             tf.distribute.ReduceOp.SUM, tf.cast(tf.math.is_finite(loss), tf.int32))
         finite = tf.logical_and(finite, tf.equal(finite_losses, replicas))
-        transform_grads = [g * transform_gain for g in transform_grads]
+        sizes = [len(g) for g in group_grads]
+        transform_grads = [g * transform_gain for g in flat[:sizes[0]]]
+        density_grads = flat[sizes[0]:sizes[0] + sizes[1]]
+        rate_grads = [g * transform_gain for g in flat[sizes[0] + sizes[1]:]]
         # Not tf.clip_by_global_norm, which gives NaN for an infinite clip_norm (off).
         scale = tf.minimum(1.0, clip_norm / tf.linalg.global_norm(transform_grads))
         transform_grads = [g * scale for g in transform_grads]
         return dict(loss=loss, bpp=bpp, mse=mse, finite=finite,
-                    transform_grads=transform_grads, density_grads=density_grads)
+                    grads=[transform_grads, density_grads, rate_grads])
 
     def rate_at(self, step):
         """The rate a variable-rate model trains at `step` (they take turns), or None."""
@@ -199,9 +223,9 @@ class Trainer(tf.Module):
         step = int(self.step.numpy())
         start = int(self.optimizer_start.numpy())
         s = self.schedule
-        self.optimizer.learning_rate.assign(s.learning_rate_at(step, optimizer_start=start))
-        self.density_optimizer.learning_rate.assign(
-            s.learning_rate_at(step, density=True, optimizer_start=start))
+        for group, optimizer in zip(self.GROUPS, self.optimizers, strict=True):
+            optimizer.learning_rate.assign(
+                s.learning_rate_at(step, group, optimizer_start=start))
         if hasattr(self.model, "alpha"):
             self.model.alpha.assign(s.alpha_at(step))
         gain = 0.0 if s.transforms_frozen(step) else 1.0

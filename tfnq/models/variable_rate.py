@@ -98,11 +98,10 @@ class VariableRateHyperprior(MeanScaleHyperprior):
         return config
 
     @property
-    def transform_variables(self):
-        """The shared transforms' variables, then every rate's gains."""
-        return super().transform_variables + (
-            self.log_latent_gains + self.log_latent_inverse_gains + self.log_hyper_gains
-            + self.log_hyper_inverse_gains)
+    def rate_variables(self):
+        """Every rate's gains (the shared transforms are `transform_variables`)."""
+        return (self.log_latent_gains + self.log_latent_inverse_gains + self.log_hyper_gains
+                + self.log_hyper_inverse_gains)
 
     @property
     def density_variables(self):
