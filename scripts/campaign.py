@@ -7,8 +7,9 @@
 
 The campaign file (`campaign.json` at the top of the repository) lists the runs in
 the order they are trained, each with the flags of `scripts/train.py`, where its
-weights start (`init_from`: an export, or `run:<name>` for another run's final
-weights) and its milestone exports; the command keeps each run's state (status,
+weights start (`init_from`: an export, `run:<name>` for another run's final weights,
+or `run:<name>@<step>` for its milestone export at that step, usable while that run
+goes on) and its milestone exports; the command keeps each run's state (status,
 step, CPU hours, last validation point, exports) in the same file as it goes.
 
 Every run resumes:
@@ -82,10 +83,10 @@ def load_campaign(path):
                                 f"the campaign")
         if "num_steps" not in run.get("flags", {}):
             raise CampaignError(f"{path}: run {run['name']}: flags need num_steps")
-        source = run.get("init_from") or ""
-        if source.startswith("run:") and source[4:] not in names[:names.index(run["name"])]:
-            raise CampaignError(f"{path}: run {run['name']}: init_from {source} does not name "
-                                f"an earlier run")
+        parent = _parent(run)
+        if parent and parent[0] not in names[:names.index(run["name"])]:
+            raise CampaignError(f"{path}: run {run['name']}: init_from {run['init_from']} "
+                                f"does not name an earlier run")
     return campaign
 
 
@@ -195,14 +196,36 @@ def refresh_state(run, status=None):
 # -- Running -------------------------------------------------------------------------
 
 
+def _parent(run):
+    """`(name, step)` of the run `init_from` names (`run:NAME` or `run:NAME@STEP`), or None.
+
+    `step` None means the run's final weights; a step means its export at that step
+    (a milestone), which exists before the run is done.
+    """
+    source = run.get("init_from") or ""
+    if not source.startswith("run:"):
+        return None
+    name, _, step = source[4:].partition("@")
+    return name, int(step) if step else None
+
+
+def _milestone(parent, step):
+    return [e for e in exports_of(parent) if e["steps"] == step]
+
+
 def _resolve_init(run, runs):
-    """The `--init_from` of a run: a path, or the final weights of an earlier run."""
+    """The `--init_from` of a run: a path, or the weights of an earlier run."""
     source = run.get("init_from")
     if not source:
         return None
     if not source.startswith("run:"):
         return source if os.path.isabs(source) else os.path.join(REPO, source)
-    parent = runs[source[4:]]
+    name, step = _parent(run)
+    parent = runs[name]
+    if step is not None:
+        if _milestone(parent, step):
+            return _milestone(parent, step)[0]["path"]
+        raise CampaignError(f"run {run['name']}: {source}: no export at step {step}")
     if checkpoint_step(parent) is not None:
         return checkpoint_dir(parent)
     final = [e for e in exports_of(parent) if e["steps"] >= parent["flags"]["num_steps"]]
@@ -324,8 +347,11 @@ def _ready(run, runs):
     """Unfinished, and the run it starts from (if any) is done."""
     if is_done(run):
         return False
-    source = run.get("init_from") or ""
-    return not source.startswith("run:") or is_done(runs[source[4:]])
+    parent = _parent(run)
+    if parent is None:
+        return True
+    name, step = parent
+    return is_done(runs[name]) if step is None else bool(_milestone(runs[name], step))
 
 
 def _now():

@@ -50,6 +50,7 @@ def campaign_file(tmp_path):
         runs=[
             dict(name="second", init_from="run:first", flags=dict(num_steps=2)),
             dict(name="first", flags=dict(num_steps=4), export="tiny", export_at=[2]),
+            dict(name="branch", init_from="run:first@2", flags=dict(num_steps=2)),
         ])
     # As written, "second" comes first but starts from "first": refused.
     path = tmp_path / "campaign.json"
@@ -65,7 +66,7 @@ def test_campaign_rejects_a_reference_to_a_later_run(tmp_path, campaign_file):
 
 def test_campaign_trains_resumes_and_reports(tmp_path, campaign_file):
     campaign = json.loads(campaign_file.read_text())
-    campaign["runs"].reverse()  # Now "first" comes first.
+    campaign["runs"][:2] = campaign["runs"][1::-1]  # Now "first" comes first.
     campaign_file.write_text(json.dumps(campaign))
 
     result = _campaign(tmp_path)
@@ -77,6 +78,10 @@ def test_campaign_trains_resumes_and_reports(tmp_path, campaign_file):
     assert sorted(os.listdir(tmp_path / "export" / "tiny-un-uq-sr")) == ["2", "4"]
     log = (tmp_path / "ckpt" / "second.log").read_text()
     assert f"--init_from={tmp_path / 'ckpt' / 'first'}" in log
+    # "branch" starts from first's milestone export at step 2, not its final weights.
+    log = (tmp_path / "ckpt" / "branch.log").read_text()
+    assert f"--init_from={tmp_path / 'export' / 'tiny-un-uq-sr' / '2'}" in log
+    assert state["branch"]["status"] == "done"
     rows = _rows(tmp_path / "curves" / "first.csv")
     assert [int(r["step"]) for r in rows] == [2, 4]
     assert {r["mode"] for r in rows} == {"UN+UQ+SR"}
