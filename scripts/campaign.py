@@ -298,7 +298,7 @@ def train(path):
             code = process.poll()
             run = runs.get(name, {"name": name, "flags": {"num_steps": 0}})
             if code is None:
-                refresh_state(run)
+                refresh_state(run, status="running")
                 continue
             log.close()
             del active[name]
