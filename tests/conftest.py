@@ -26,9 +26,8 @@ OTHER = "other-un-uq"
 BY_MODE = {"UN+Q": UNQ, "UN+UQ": UNUQ, "UN+UQ+SR": SR}
 
 
-def odd_sizes(raises):
+def odd_sizes():
     """The odd image sizes to round trip, including 1x1 (padded by edge replication)."""
-    del raises
     return [pytest.param((1, 1), id="1x1")] + [
         pytest.param(size, id=f"{size[0]}x{size[1]}") for size in [(7, 13), (9, 8), (17, 33)]]
 
