@@ -424,9 +424,69 @@ def write_report(campaign):
         "",
         "![learning curves](curves.png)",
         "",
+        *lever_lines(campaign),
     ]
     with open(os.path.join(FLAGS.curves, "README.md"), "w") as f:
         f.write("\n".join(text))
+
+
+def _rows(run):
+    import csv
+    try:
+        with open(curve_path(run), newline="") as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        return []
+
+
+def lever_point(runs, point):
+    """The validation point a lever compares: a run's row at `lmbda` (default the run's)
+    at the last step up to `step` (default its last), with J = bpp + lambda * MSE."""
+    run = runs.get(point["run"])
+    rows = [r for r in _rows(run)] if run else []
+    if point.get("lmbda") is not None:
+        rows = [r for r in rows if float(r["lmbda"]) == float(point["lmbda"])]
+    if point.get("mode"):
+        rows = [r for r in rows if r["mode"] == point["mode"]]
+    if point.get("step") is not None:
+        rows = [r for r in rows if int(r["step"]) <= int(point["step"])]
+    if not rows:
+        return None
+    row = max(rows, key=lambda r: int(r["step"]))
+    lmbda, bpp, psnr = float(row["lmbda"]), float(row["valid_bpp"]), float(row["valid_psnr"])
+    # MSE of the mean PSNR (the curve keeps means of per-image values).
+    return dict(step=int(row["step"]), cpu_hours=float(row["cpu_hours"]), lmbda=lmbda,
+                bpp=bpp, psnr=psnr, mode=row["mode"],
+                objective=bpp + lmbda * 255.0**2 / 10 ** (psnr / 10))
+
+
+def lever_lines(campaign):
+    """Markdown: each lever of the campaign file, its question and its points."""
+    levers = campaign.get("levers", [])
+    if not levers:
+        return []
+    runs = {r["name"]: r for r in campaign["runs"]}
+    lines = ["## Levers", "",
+             "Each lever compares validation points of short side-by-side runs (estimated "
+             "bits on valid). J = bpp + lambda * MSE, the training objective on valid at "
+             "the point's lambda (MSE from the mean PSNR): lower is better; the CPU hours "
+             "are each run's own.", ""]
+    for lever in levers:
+        lines += [f"### {lever['name']}", "", lever.get("question", ""), "",
+                  "| point | run | step | CPU h | lambda | bpp | PSNR (dB) | J |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for point in lever["points"]:
+            p = lever_point(runs, point)
+            if p is None:
+                lines.append(f"| {point['label']} | {point['run']} | (no point yet) | | | | | |")
+                continue
+            lines.append(f"| {point['label']} | {point['run']} | {p['step']} | "
+                         f"{p['cpu_hours']:.2f} | {p['lmbda']:g} | {p['bpp']:.4f} | "
+                         f"{p['psnr']:.2f} | {p['objective']:.4f} |")
+        if lever.get("finding"):
+            lines += ["", lever["finding"]]
+        lines.append("")
+    return lines
 
 
 def main(argv):

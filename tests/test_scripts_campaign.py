@@ -51,7 +51,10 @@ def campaign_file(tmp_path):
             dict(name="second", init_from="run:first", flags=dict(num_steps=2)),
             dict(name="first", flags=dict(num_steps=4), export="tiny", export_at=[2]),
             dict(name="branch", init_from="run:first@2", flags=dict(num_steps=2)),
-        ])
+        ],
+        levers=[dict(name="Branching", question="Does it help?", points=[
+            dict(label="first at 2", run="first", step=2),
+            dict(label="branch", run="branch"), dict(label="never run", run="nothing")])])
     # As written, "second" comes first but starts from "first": refused.
     path = tmp_path / "campaign.json"
     path.write_text(json.dumps(campaign))
@@ -91,6 +94,13 @@ def test_campaign_trains_resumes_and_reports(tmp_path, campaign_file):
         float(rows[1]["valid_bpp"]))
     report = (tmp_path / "curves" / "README.md").read_text()
     assert "| first | done | 4 | 4 |" in report
+    first_at_2 = rows[0]
+    objective = float(first_at_2["valid_bpp"]) + 0.01 * 255.0**2 / 10 ** (
+        float(first_at_2["valid_psnr"]) / 10)
+    assert (f"| first at 2 | first | 2 | {float(first_at_2['cpu_hours']):.2f} | 0.01 | "
+            f"{float(first_at_2['valid_bpp']):.4f} | {float(first_at_2['valid_psnr']):.2f} | "
+            f"{objective:.4f} |") in report
+    assert "| never run | nothing | (no point yet) |" in report
     assert (tmp_path / "curves" / "curves.png").exists()
 
     # Nothing left to do: a rerun starts no run.
