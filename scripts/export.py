@@ -45,11 +45,22 @@ def _from_checkpoint():
         spec = json.load(f)
     model = models.ARCHITECTURES[spec["architecture"]](**spec["config"])
     step = tf.Variable(0, dtype=tf.int64)
+    cpu_seconds = tf.Variable(0.0, dtype=tf.float64)
     latest = tf.train.latest_checkpoint(FLAGS.checkpoint_dir)
     if latest is None:
         raise app.UsageError(f"no checkpoint in {FLAGS.checkpoint_dir}")
-    tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial()
-    return model, dict(checkpoint_dir=FLAGS.checkpoint_dir, steps=int(step.numpy()))
+    tf.train.Checkpoint(model=model, step=step, cpu_seconds=cpu_seconds).restore(
+        latest).expect_partial()
+    try:  # The campaign run the checkpoint belongs to, if any (see scripts/train.py).
+        with open(os.path.join(FLAGS.checkpoint_dir, "flags.json")) as f:
+            run = json.load(f).get("run")
+    except (OSError, ValueError):
+        run = None
+    steps = int(step.numpy())
+    progress = dict(cpu_hours=round(float(cpu_seconds.numpy()) / 3600, 4), run=run)
+    # Version folder = training step, as scripts/train.py exports.
+    return model, dict(checkpoint_dir=FLAGS.checkpoint_dir, steps=steps, progress=progress,
+                       version=max(steps, 1))
 
 
 def _from_model():
