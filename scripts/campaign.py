@@ -4,6 +4,7 @@
     python scripts/campaign.py --lanes=2       # two runs side by side, one thread each
     python scripts/campaign.py --status        # where every run stands, then exit
     python scripts/campaign.py --report        # rewrite docs/campaign/ from the curves
+    python scripts/campaign.py --stop          # stop it (every run saves a checkpoint)
 
 The campaign file (`campaign.json` at the top of the repository) lists the runs in
 the order they are trained, each with the flags of `scripts/train.py`, where its
@@ -29,6 +30,7 @@ continues them.
 """
 
 import datetime
+import fcntl
 import glob
 import json
 import os
@@ -54,6 +56,8 @@ flags.DEFINE_list("only", [], "Train only these runs (default: all, in order).")
 flags.DEFINE_bool("status", False, "Print every run's state and exit.")
 flags.DEFINE_bool("report", False, "Rewrite the report from the curves and exit.")
 flags.DEFINE_bool("dry_run", False, "Print the commands instead of running them.")
+flags.DEFINE_bool("stop", False, "Stop the campaign running on this machine (its runs save "
+                  "a checkpoint) and wait until it has.")
 flags.DEFINE_integer("poll_seconds", 60, "Seconds between state updates.")
 flags.DEFINE_string("python", sys.executable, "Python interpreter for scripts/train.py.")
 
@@ -489,8 +493,38 @@ def lever_lines(campaign):
     return lines
 
 
+def _lock_path():
+    return os.path.join(FLAGS.checkpoint_root, "campaign.lock")
+
+
+def stop_running():
+    """Stops the campaign that runs on this machine (its runs save a checkpoint first)."""
+    try:
+        with open(_lock_path()) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        print("no campaign is running")
+        return 0
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print("no campaign is running")
+        return 0
+    while True:  # Until its lock is free: every run has saved and exited.
+        with open(_lock_path(), "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                time.sleep(1)
+    print(f"stopped the campaign (pid {pid})")
+    return 0
+
+
 def main(argv):
     del argv
+    if FLAGS.stop:
+        return stop_running()
     campaign = load_campaign(FLAGS.campaign)
     if FLAGS.status or FLAGS.report:
         for run in campaign["runs"]:
@@ -501,6 +535,19 @@ def main(argv):
             save_campaign(campaign, FLAGS.campaign)
         print("\n".join(status_lines(campaign)))
         return 0
+    # One campaign per machine: a second one would train the same runs twice.
+    os.makedirs(FLAGS.checkpoint_root, exist_ok=True)
+    lock = open(_lock_path(), "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        raise app.UsageError(f"a campaign is already running (pid {lock.read().strip()}); "
+                             f"stop it with --stop") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
     return train(FLAGS.campaign)
 
 

@@ -19,6 +19,7 @@ the training campaign.
 
 import collections
 import csv
+import fcntl
 import io
 import itertools
 import json
@@ -171,6 +172,7 @@ def main(argv):
     checkpoint_dir = FLAGS.checkpoint_dir if chief else os.path.join(
         FLAGS.checkpoint_dir, f".worker-{strategy.cluster_resolver.task_id}")
     os.makedirs(checkpoint_dir, exist_ok=True)
+    lock = lock_folder(checkpoint_dir)  # noqa: F841  (held until the process exits)
     ckpt = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer,
                                density_optimizer=trainer.density_optimizer,
                                rate_optimizer=trainer.rate_optimizer,
@@ -291,6 +293,27 @@ def _is_chief(strategy):
         return True
     cluster = resolver.cluster_spec().as_dict()
     return "chief" not in cluster and resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def lock_folder(folder):
+    """Holds `folder/.lock` for this process: two trainings never share a folder.
+
+    The lock is an advisory `flock`, which the system releases when the process ends,
+    however it ends.
+    """
+    handle = open(os.path.join(folder, ".lock"), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        raise app.UsageError(f"{folder} is in use by another training process (pid {holder})"
+                             ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def initialize_from(model, source):

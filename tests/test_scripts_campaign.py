@@ -122,3 +122,43 @@ def test_campaign_trains_resumes_and_reports(tmp_path, campaign_file):
     assert float(rows[2]["cpu_hours"]) > float(rows[1]["cpu_hours"])
     first = json.loads(campaign_file.read_text())["runs"][0]["state"]
     assert first["step"] == 6 and first["exported_step"] == 6
+
+
+def test_stop_saves_every_run_and_a_second_campaign_is_refused(tmp_path, campaign_file):
+    import time
+    campaign = json.loads(campaign_file.read_text())
+    campaign["runs"] = [dict(name="long", flags=dict(num_steps=100000))]
+    campaign["levers"] = []
+    campaign_file.write_text(json.dumps(campaign))
+    cmd = [sys.executable, os.path.join(REPO, "scripts", "campaign.py"),
+           f"--campaign={campaign_file}", f"--checkpoint_root={tmp_path / 'ckpt'}",
+           f"--export_root={tmp_path / 'export'}", f"--curves={tmp_path / 'curves'}",
+           "--poll_seconds=1"]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    running = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    try:
+        log = tmp_path / "ckpt" / "long.log"
+        deadline = time.time() + 300
+        while time.time() < deadline and "step 4/" not in (
+                log.read_text() if log.exists() else ""):
+            time.sleep(1)
+        assert "step 4/" in log.read_text()
+        second = _campaign(tmp_path)
+        assert second.returncode != 0 and "already running" in second.stderr
+        # The run's folder is locked too: a training by hand cannot share it.
+        manual = subprocess.run(
+            [sys.executable, os.path.join(REPO, "scripts", "train.py"), "--model=linear",
+             f"--train_glob={tmp_path / 'images'}",
+             f"--checkpoint_dir={tmp_path / 'ckpt' / 'long'}", "--num_steps=1"],
+            capture_output=True, text=True, env=env, timeout=300)
+        assert manual.returncode != 0 and "in use by another training process" in manual.stderr
+        stopped = _campaign(tmp_path, "--stop")
+        assert stopped.returncode == 0 and "stopped the campaign" in stopped.stdout
+        assert running.wait(timeout=120) == 0
+    finally:
+        if running.poll() is None:
+            running.kill()
+    assert "Stopped at step" in log.read_text()
+    state = json.loads(campaign_file.read_text())["runs"][0]["state"]
+    assert state["status"] == "stopped" and state["step"] >= 4
