@@ -12,6 +12,11 @@ test-time mode the model supports (UN+Q and UN+UQ, or UN+UQ+SR), or `--modes`.
 From a model (`--from_model`, a name in the models folder or a path): restores the
 weights of an exported model and exports it again, e.g. a shipped UN+Q model as
 UN+UQ (one trained noise model serves both); the training metadata is carried over.
+In the exported model's own mode (and rate) the export keeps its coding tables
+instead of building them again: tables built on another machine can differ in a few
+entries, and the files of the first export must still decode. A version-1 export
+(tfnq 0.1) gets a new fingerprint all the same: the fingerprint hashes other things
+since then.
 """
 
 import json
@@ -31,7 +36,8 @@ from tfnq import export, models, registry  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint_dir", None, "Training checkpoint folder.")
 flags.DEFINE_string("from_model", None, "An exported model (name or path) to re-export.")
-flags.DEFINE_list("modes", None, "Modes to export (default: all the model supports).")
+flags.DEFINE_list("modes", None, "Modes to export (default: from a checkpoint, all the "
+                  "model supports; from a model, its own).")
 flags.DEFINE_string("export_dir", None, "Where the model folders go.")
 flags.DEFINE_string("name", None, "Model name prefix (the mode is appended).")
 flags.mark_flags_as_required(["export_dir", "name"])
@@ -65,19 +71,44 @@ def _from_checkpoint():
 
 def _from_model():
     path = export.version_dir(registry.resolve(FLAGS.from_model))
-    with open(os.path.join(path, export.METADATA_PATH)) as f:
-        training = json.load(f).get("training", {})
-    return export.restore_model(path), dict(training=training)
+    metadata = export.read_metadata(path)
+    return export.restore_model(path), metadata
+
+
+def _reexport(model, metadata):
+    """The exported model again: its own mode and rate with its own tables; other
+    modes (`--modes`) with tables built here."""
+    own = metadata["mode"]
+    rate = (metadata.get("coding") or {}).get("rate")
+    modes = [models.get_mode(m).name for m in FLAGS.modes] if FLAGS.modes else [own]
+    for mode in modes:
+        if models.get_mode(mode).soft_round != model.soft_round:
+            raise ValueError(f"tfnq: a model trained {'with' if model.soft_round else 'without'}"
+                             f" soft rounding cannot be exported as {mode}")
+    training = metadata.get("training", {})
+    name = FLAGS.name
+    if rate is not None:
+        name = f"{name}-{model.lambdas[rate]:g}"
+    for mode in modes:
+        tables = export.read_tables(metadata["path"]) if mode == own else None
+        yield export.export_model(
+            model, mode, os.path.join(FLAGS.export_dir, export.model_dir_name(name, mode)),
+            version=os.path.basename(metadata["path"]), training=training, rate=rate,
+            tables=tables)
 
 
 def main(argv):
     del argv
     try:
-        model, source = _from_model() if FLAGS.from_model else _from_checkpoint()
+        if FLAGS.from_model:
+            paths = list(_reexport(*_from_model()))
+        else:
+            model, source = _from_checkpoint()
+            paths = export.export_trained(model, FLAGS.export_dir, FLAGS.name,
+                                          modes=FLAGS.modes, **source)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
-    for path in export.export_trained(model, FLAGS.export_dir, FLAGS.name,
-                                      modes=FLAGS.modes, **source):
+    for path in paths:
         print(f"exported {path}")
 
 

@@ -57,6 +57,25 @@ def _model(prior_name, dither):
 PRIOR_AND_DITHER = [("logistic", True), ("logistic", False), ("deep_factorized", True)]
 
 
+@pytest.mark.parametrize("prior_name,dither", PRIOR_AND_DITHER)
+def test_tables_and_files_are_tfcs(prior_name, dither):
+    """tfnq's model (on tfc's public ops only) builds the tables of tfc's own universal
+    model with the same prior and levels, and writes tfc's very strings."""
+    em = _model(prior_name, dither)
+    reference = tfc.UniversalBatchedEntropyModel(
+        em.prior, coding_rank=3, compression=True, num_noise_levels=em.num_noise_levels)
+    np.testing.assert_array_equal(em.cdf.numpy(), reference.cdf.numpy())
+    np.testing.assert_array_equal(em.cdf_offset.numpy(), reference.cdf_offset.numpy())
+    y = _latents(seed=4, batch=2)
+    strings = em.compress(y)
+    np.testing.assert_array_equal(strings.numpy(), reference.compress(y).numpy())
+    np.testing.assert_array_equal(reference.decompress(strings, [H, W]).numpy(),
+                                  em.decompress(strings, [H, W]).numpy())
+    _, bits = em(y, training=False)
+    _, reference_bits = reference(y, training=False)
+    np.testing.assert_allclose(bits.numpy(), reference_bits.numpy(), rtol=1e-6)
+
+
 class CountingRangeCoder(tfnq.coders.RangeCoder):
     """The range coder, counting how often the entropy model calls it."""
 

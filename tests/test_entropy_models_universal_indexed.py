@@ -130,42 +130,48 @@ def test_coded_size_matches_the_estimate(dither):
     assert abs(coded_bits / float(bits[0]) - 1) < RATE_TOLERANCE, (coded_bits, float(bits[0]))
 
 
-def _tfc_rows_and_offsets(em, indexes):
-    """Rows and offsets the way tfc's universal indexed model computes them."""
-    from tensorflow_compression.python.entropy_models import universal as tfc_universal
-    indexes = tfc_universal._add_offset_indexes(tf.round(indexes), em.num_noise_levels)
-    indexes = em._normalize_indexes(indexes)
-    return em._flatten_indexes(indexes), em._offset_from_indexes(indexes)
+def _tfc_model(em, prior_fn, ranges, fns, coding_rank):
+    """tfc's own (public) universal indexed model with the same prior and levels."""
+    return tfc.UniversalIndexedEntropyModel(
+        prior_fn, ranges, fns, coding_rank=coding_rank, compression=True,
+        num_noise_levels=em.num_noise_levels)
 
 
 @pytest.mark.parametrize("dither", [True, False])
-def test_coding_indexes_are_tfcs_rows_and_offsets(dither):
-    """Same table rows and dither as tfc (same PRNG draw), out-of-range indexes clipped."""
+def test_tables_and_files_are_tfcs(dither):
+    """tfnq's model (on tfc's public ops only) builds tfc's tables and, for indexes on
+    the table grid, writes tfc's very strings, decoded by tfc's model."""
     em = _model(dither)
-    _, index, _ = _data(seed=8, shape=(7, 9, C), index_range=(-20, NUM_SCALES + 20))
-    rows, offset = em._coding_indexes(index)
-    tfc_rows, tfc_offset = _tfc_rows_and_offsets(em, index)
-    assert rows.dtype == tf.int32
-    np.testing.assert_array_equal(rows.numpy(), tfc_rows.numpy())
-    np.testing.assert_array_equal(
-        np.broadcast_to(offset.numpy(), tfc_offset.shape), tfc_offset.numpy())
-    assert tfnq.entropy_models.universal_indexed.DITHER_SEED == (1234, 1234)
+    reference = _tfc_model(em, _prior_fn(), [NUM_SCALES], dict(scale=_scale), 3)
+    np.testing.assert_array_equal(em.cdf.numpy(), reference.cdf.numpy())
+    np.testing.assert_array_equal(em.cdf_offset.numpy(), reference.cdf_offset.numpy())
+    y, index, _ = _data(seed=8, shape=(7, 9, C), index_range=(-20, NUM_SCALES + 20))
+    index = tf.round(index)  # tfc truncates float indexes where tfnq rounds.
+    strings = em.compress(y, index)
+    np.testing.assert_array_equal(strings.numpy(), reference.compress(y, index).numpy())
+    np.testing.assert_array_equal(reference.decompress(strings, index).numpy(),
+                                  em.decompress(strings, index).numpy())
+    _, bits = em(y, index, training=False)
+    _, reference_bits = reference(y, index, training=False)
+    np.testing.assert_allclose(bits.numpy(), reference_bits.numpy(), rtol=1e-6)
 
 
 def test_coding_indexes_with_two_index_dimensions():
-    em = UniversalIndexedEntropyModel(
-        lambda scale, loc: tfc.NoisyNormal(loc=loc, scale=scale), [6, 4],
-        dict(scale=lambda i: tf.exp(i[..., 0] / 2), loc=lambda i: i[..., 1] / 4),
-        coding_rank=1, dither=True, compression=True, num_noise_levels=5)
+    def prior_fn(scale, loc):
+        return tfc.NoisyNormal(loc=loc, scale=scale)
+    fns = dict(scale=lambda i: tf.exp(i[..., 0] / 2), loc=lambda i: i[..., 1] / 4)
+    em = UniversalIndexedEntropyModel(prior_fn, [6, 4], fns, coding_rank=1, dither=True,
+                                      compression=True, num_noise_levels=5)
+    reference = _tfc_model(em, prior_fn, [6, 4], fns, 1)
+    np.testing.assert_array_equal(em.cdf.numpy(), reference.cdf.numpy())
     rng = np.random.default_rng(9)
-    index = rng.uniform(-2, 8, size=(3, 50, 2)).astype(np.float32)
-    rows, offset = em._coding_indexes(index)
-    tfc_rows, tfc_offset = _tfc_rows_and_offsets(em, index)
-    np.testing.assert_array_equal(rows.numpy(), tfc_rows.numpy())
-    np.testing.assert_array_equal(offset.numpy(), tfc_offset.numpy())
+    index = np.round(rng.uniform(-2, 8, size=(3, 50, 2))).astype(np.float32)
+    rows, _ = em._coding_indexes(index)
     assert rows.numpy().max() < 5 * 6 * 4
     y = rng.normal(0, 2, size=(3, 50)).astype(np.float32)
-    decoded = em.decompress(em.compress(y, index), index)
+    strings = em.compress(y, index)
+    np.testing.assert_array_equal(strings.numpy(), reference.compress(y, index).numpy())
+    decoded = em.decompress(strings, index)
     np.testing.assert_array_equal(decoded.numpy(), em.quantize(y, index).numpy())
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "model_dir_name",
     "model_weights",
     "read_metadata",
+    "read_tables",
     "restore_model",
     "restore_weights",
     "version_dir",
@@ -130,6 +131,21 @@ def restore_model(path):
     return model
 
 
+def read_tables(path):
+    """The coding tables an export codes with, one `CodingTables` per file section."""
+    from tfnq.entropy_models import tables as tables_lib
+    loaded = tf.saved_model.load(version_dir(path))
+    coding_models = list(getattr(loaded, "coding_models", []))
+    if not coding_models and hasattr(loaded, "entropy_model"):  # Exports of tfnq 0.1.
+        coding_models = [loaded.entropy_model]
+    tables = []
+    for m in coding_models:
+        cdf = tf.convert_to_tensor(m._cdf)
+        tables.append(tables_lib.CodingTables(cdf, tf.convert_to_tensor(m._cdf_offset),
+                                              precision=-int(cdf[0])))
+    return tables
+
+
 def restore_weights(model, path):
     """Assigns the weights of an export to `model` (same class and configuration).
 
@@ -169,12 +185,13 @@ class _Untracked:
 class ServableCodec(tf.Module):
     """A trained model prepared for coding in one mode, with exportable signatures."""
 
-    def __init__(self, model, mode, coder=None, rate=None):
+    def __init__(self, model, mode, coder=None, rate=None, tables=None):
         super().__init__(name="tfnq_codec")
         self.mode = modes_lib.get_mode(mode)
-        rate_args = {} if rate is None else dict(rate=rate)
-        self.coding_models = list(model.prepare_coding(self.mode.name, coder=coder,
-                                                       **rate_args))
+        args = {} if rate is None else dict(rate=rate)
+        if tables is not None:
+            args["tables"] = tables
+        self.coding_models = list(model.prepare_coding(self.mode.name, coder=coder, **args))
         # The model's weights and its entropy models (with their coding tables) are
         # tracked directly and the Keras model is hidden from the object graph:
         # otherwise `tf.saved_model.save` also traces and stores every Keras layer's own
@@ -244,7 +261,8 @@ def model_dir_name(name, mode):
     return f"{name}-{slug}"
 
 
-def export_model(model, mode, path, version=1, training=None, coder=None, rate=None):
+def export_model(model, mode, path, version=1, training=None, coder=None, rate=None,
+                 tables=None):
     """Exports `model` in `mode` to `path/<version>` for TensorFlow Serving.
 
     The export is written to a temporary folder and moved into place, so an
@@ -258,13 +276,16 @@ def export_model(model, mode, path, version=1, training=None, coder=None, rate=N
       training: Optional dict describing training, stored in the metadata.
       coder: Optional `tfnq.coders.Coder`.
       rate: The rate of a variable-rate model to code at.
+      tables: The `CodingTables` of each section to code with (`read_tables` of an
+        earlier export in this mode), instead of building them: tables built on
+        another machine can differ in a few entries, so a re-export keeps its own.
 
     Returns:
       The version folder written.
     """
     # Keras needs one call to know the model's input spec before it can be saved.
     model(tf.zeros([1, 64, 64, 3]), training=False, **({} if rate is None else dict(rate=rate)))
-    codec = ServableCodec(model, mode, coder=coder, rate=rate)
+    codec = ServableCodec(model, mode, coder=coder, rate=rate, tables=tables)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def compress_signature(image):

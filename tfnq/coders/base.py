@@ -22,6 +22,7 @@ class Coder(tf.Module, metaclass=abc.ABCMeta):
     """
 
     name_tag = None  # Short identifier stored in model metadata.
+    table_layout = "tfc-flat"  # The layout of `tfnq.entropy_models.CodingTables` it takes.
 
     @abc.abstractmethod
     def encode(self, symbols, indexes, cdf, cdf_offset, coding_rank):

@@ -9,29 +9,27 @@ The encoder sends `K = round(y - u)` and the decoder forms `K + u`, which has th
 distribution of `y + U` (Eq. 6); `K` is coded with `P(K = k | u) = p_{Y+U}(k + u)`,
 so the coding cost is `h[Y + U]` (Eq. 7), the rate term the model was trained on.
 
-The engine is tensorflow-compression's `UniversalBatchedEntropyModel`: it shares
-the dither `u` between sender and receiver through a stateless PRNG with a fixed
-seed, quantizes it to `num_noise_levels` values `(j + 1) / (L + 1) - 1/2` and builds
-one coding table per channel and level. tfnq adds:
-
-* `dither=False`: the same model with a single noise level, whose offset is 0,
-  i.e. plain rounding coded with `P(k) = p_{Y+U}(k)` -- the UN+Q baseline -- so the
-  train-time rate estimate, the test-time estimate and the coded bits come from one
-  code path for every mode;
-* entropy coding through a `tfnq.coders.Coder`, so the backend can be swapped
-  (e.g. for one in core TF ops that stock TensorFlow Serving can run);
-* a decode check with a clear error for damaged data.
+The dither `u` is shared through `tfnq.entropy_models.dither` (a stateless PRNG with a
+fixed seed, quantized to `num_noise_levels` values, one coding table per channel and
+level). `dither=False` is the same model with a single level, whose offset is 0:
+plain rounding coded with `P(k) = p_{Y+U}(k)` -- the UN+Q baseline -- so the
+train-time rate estimate, the test-time estimate and the coded bits come from one
+code path for every mode. The model computes what tensorflow-compression's
+`UniversalBatchedEntropyModel` computes (the same dither, tables and bits), on tfc's
+public ops only.
 """
 
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfnq.coders import RangeCoder
+from tfnq.entropy_models import dither as dither_lib
+from tfnq.entropy_models import tables as tables_lib
+from tfnq.entropy_models.base import EntropyModel
 
 __all__ = ["UniversalBatchedEntropyModel"]
 
 
-class UniversalBatchedEntropyModel(tfc.UniversalBatchedEntropyModel):
+class UniversalBatchedEntropyModel(EntropyModel):
     """Batched (factorized) entropy model with universal or plain quantization.
 
     Training: `__call__(y, training=True)` returns `(y + u, bits)` with `u` uniform
@@ -45,8 +43,8 @@ class UniversalBatchedEntropyModel(tfc.UniversalBatchedEntropyModel):
 
     def __init__(self, prior, coding_rank, dither=True, compression=False,
                  expected_grads=False, num_noise_levels=15, tail_mass=2**-8,
-                 range_coder_precision=12, laplace_tail_mass=0.0, coder=None,
-                 bottleneck_dtype=tf.float32):
+                 range_coder_precision=12, coder=None, bottleneck_dtype=tf.float32,
+                 tables=None):
         """Initializer.
 
         Args:
@@ -55,28 +53,49 @@ class UniversalBatchedEntropyModel(tfc.UniversalBatchedEntropyModel):
             dimensions of the latents that are not i.i.d. (e.g. channels).
           coding_rank: Number of innermost dimensions coded into one string.
           dither: True for universal quantization, False for rounding (UN+Q).
-          compression: Build coding tables now (eager mode only).
+          compression: Build coding tables now (eager mode only), unless `tables`.
           expected_grads: Use expected gradients (Eq. 17) for the rate.
           num_noise_levels: Number of quantized dither values when `dither`.
           tail_mass: Probability mass coded through the overflow escape.
           range_coder_precision: Bits of precision of the coding tables.
-          laplace_tail_mass: Optional Laplace mixture weight for training stability.
           coder: A `tfnq.coders.Coder`; defaults to `RangeCoder()`.
           bottleneck_dtype: dtype of the latents.
+          tables: `CodingTables` made before (e.g. stored in an export) to code with
+            instead of building them (`compression` must be True): tables computed
+            on another machine may differ in the last bits of a few entries, so a
+            re-exported model must keep the ones its files were made with.
         """
+        if prior.event_shape.rank:
+            raise ValueError("prior must be a (batch of) scalar distribution(s)")
+        super().__init__(coding_rank, compression=compression, expected_grads=expected_grads,
+                         tail_mass=tail_mass, range_coder_precision=range_coder_precision,
+                         coder=coder, bottleneck_dtype=bottleneck_dtype)
+        self._prior = prior
         self._dither = bool(dither)
-        super().__init__(
-            prior=prior,
-            coding_rank=coding_rank,
-            compression=compression,
-            laplace_tail_mass=laplace_tail_mass,
-            expected_grads=expected_grads,
-            tail_mass=tail_mass,
-            range_coder_precision=range_coder_precision,
-            bottleneck_dtype=bottleneck_dtype,
-            num_noise_levels=int(num_noise_levels) if dither else 1,
-        )
-        self.coder = coder if coder is not None else RangeCoder()
+        self._num_noise_levels = int(num_noise_levels) if dither else 1
+        if self.coding_rank < self.prior_shape.rank:
+            raise ValueError("coding_rank can't be smaller than the prior's batch rank")
+        if tables is not None:
+            self._init_tables(self._checked(
+                tables, self._num_noise_levels * int(self.prior_shape.num_elements())))
+        elif self.compression:
+            offset = dither_lib.level_offsets(
+                self._num_noise_levels, self.prior_shape.rank, self.bottleneck_dtype)
+            self._init_tables(tables_lib.build_tables(
+                prior, self._precision, self.tail_mass, offset=offset))
+
+    @property
+    def prior(self):
+        return self._prior
+
+    @property
+    def prior_shape(self):
+        """Batch shape of the prior (the dimensions that are not i.i.d.)."""
+        return tf.TensorShape(self._prior.batch_shape)
+
+    @property
+    def prior_shape_tensor(self):
+        return tf.constant(self.prior_shape.as_list(), dtype=tf.int32)
 
     @property
     def dither(self):
@@ -93,12 +112,45 @@ class UniversalBatchedEntropyModel(tfc.UniversalBatchedEntropyModel):
         coding_shape = shape[rank - self.coding_rank:]
         return coding_shape[:self.coding_rank - self.prior_shape.rank]
 
+    def _table_indexes_and_offset(self, broadcast_shape):
+        """The table of every element (level * channels + channel) and its dither."""
+        size = int(self.prior_shape.num_elements())
+        shape = tf.concat([broadcast_shape, [size]], 0)
+        full_shape = tf.concat([broadcast_shape, self.prior_shape_tensor], 0)
+        indexes = tf.broadcast_to(tf.range(size, dtype=tf.int32), shape)
+        if self._num_noise_levels == 1:
+            return tf.reshape(indexes, full_shape), tf.zeros([], self.bottleneck_dtype)
+        levels = dither_lib.levels(shape, self._num_noise_levels)
+        offset = dither_lib.offsets(levels, self._num_noise_levels, self.bottleneck_dtype)
+        return (tf.reshape(levels * size + indexes, full_shape),
+                tf.reshape(offset, full_shape))
+
+    def _log_prob(self, values):
+        return self._prior.log_prob(tf.cast(values, self._prior.dtype))
+
+    @tf.Module.with_name_scope
+    def __call__(self, bottleneck, training=True):
+        """Perturbs (training) or quantizes `bottleneck` and counts its bits.
+
+        Returns:
+          `(bottleneck_perturbed, bits)`, bits summed over each coding unit.
+        """
+        bottleneck = tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype)
+        if training:
+            log_probs, perturbed = tfc.perturb_and_apply(
+                self._log_prob, bottleneck, expected_grads=self.expected_grads)
+        else:
+            _, offset = self._table_indexes_and_offset(
+                self._broadcast_shape(tf.shape(bottleneck)))
+            perturbed = tf.round(bottleneck - offset) + offset
+            log_probs = self._log_prob(perturbed)
+        return perturbed, self._bits(log_probs)
+
     @tf.Module.with_name_scope
     def quantize(self, bottleneck):
         """The values the decoder will reconstruct: `round(y - u) + u`."""
         bottleneck = tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype)
-        _, offset = self._compute_indexes_and_offset(
-            self._broadcast_shape(tf.shape(bottleneck)))
+        _, offset = self._table_indexes_and_offset(self._broadcast_shape(tf.shape(bottleneck)))
         return tf.round(bottleneck - offset) + offset
 
     @tf.Module.with_name_scope
@@ -106,11 +158,10 @@ class UniversalBatchedEntropyModel(tfc.UniversalBatchedEntropyModel):
         """Quantizes and codes `bottleneck`; one string per coding unit."""
         self._check_compression()
         bottleneck = tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype)
-        indexes, offset = self._compute_indexes_and_offset(
+        indexes, offset = self._table_indexes_and_offset(
             self._broadcast_shape(tf.shape(bottleneck)))
         symbols = tf.cast(tf.round(bottleneck - offset), tf.int32)
-        indexes = tf.broadcast_to(indexes, tf.shape(symbols))
-        return self.coder.encode(symbols, indexes, self.cdf, self.cdf_offset, self.coding_rank)
+        return self._encode(symbols, tf.broadcast_to(indexes, tf.shape(symbols)))
 
     @tf.Module.with_name_scope
     def decompress(self, strings, broadcast_shape):
@@ -133,13 +184,8 @@ class UniversalBatchedEntropyModel(tfc.UniversalBatchedEntropyModel):
         broadcast_shape = tf.convert_to_tensor(broadcast_shape, dtype=tf.int32)
         output_shape = tf.concat(
             [tf.shape(strings), broadcast_shape, self.prior_shape_tensor], 0)
-        indexes, offset = self._compute_indexes_and_offset(broadcast_shape)
-        indexes = tf.broadcast_to(indexes, output_shape)
-        symbols, ok = self.coder.decode(strings, indexes, self.cdf, self.cdf_offset)
-        check = tf.debugging.assert_equal(
-            ok, True, message="tfnq: entropy decoding failed (corrupted data)")
-        with tf.control_dependencies([check]):
-            symbols = tf.identity(symbols)
+        indexes, offset = self._table_indexes_and_offset(broadcast_shape)
+        symbols = self._decode(strings, tf.broadcast_to(indexes, output_shape))
         return tf.cast(symbols, self.bottleneck_dtype) + offset
 
     def get_config(self):

@@ -10,9 +10,10 @@ log-scale a hyper-synthesis predicts). The encoder sends `K = round(y - u)`, the
 decoder forms `K + u`, and `K` is coded with `P(K = k | u, i) = p_i(k + u)` where
 `p_i` is the density of `Y + U` for index `i`.
 
-The engine is tensorflow-compression's `UniversalIndexedEntropyModel` (shared,
-quantized dither from a stateless PRNG; one coding table per index and noise level).
-tfnq adds, as for the batched model:
+The dither is shared as in `UniversalBatchedEntropyModel`
+(`tfnq.entropy_models.dither`: one coding table per index and noise level), and the
+model computes what tensorflow-compression's `UniversalIndexedEntropyModel` computes,
+on tfc's public ops only, with these differences:
 
 * `dither=False`: one noise level with offset 0, i.e. plain rounding coded with
   `p_i(k)` -- the UN+Q baseline -- on the same code path;
@@ -26,20 +27,19 @@ tfnq adds, as for the batched model:
 * a decode check with a clear error for damaged data.
 """
 
+import math
+
 import tensorflow as tf
 import tensorflow_compression as tfc
-from tensorflow_compression.python.entropy_models import universal as tfc_universal
 
-from tfnq.coders import RangeCoder
+from tfnq.entropy_models import dither as dither_lib
+from tfnq.entropy_models import tables as tables_lib
+from tfnq.entropy_models.base import EntropyModel
 
 __all__ = ["UniversalIndexedEntropyModel"]
 
-# The seed of the stateless PRNG from which tfc's universal entropy models draw the
-# shared dither (`tensorflow_compression/python/entropy_models/universal.py`).
-DITHER_SEED = (1234, 1234)
 
-
-class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
+class UniversalIndexedEntropyModel(EntropyModel):
     """Indexed (conditional) entropy model with universal or plain quantization.
 
     Training: `__call__(y, indexes, training=True)` returns `(y + u, bits)` with
@@ -53,8 +53,8 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
 
     def __init__(self, prior_fn, index_ranges, parameter_fns, coding_rank, dither=True,
                  compression=False, expected_grads=False, num_noise_levels=15,
-                 tail_mass=2**-8, range_coder_precision=12, laplace_tail_mass=0.0,
-                 coder=None, bottleneck_dtype=tf.float32):
+                 tail_mass=2**-8, range_coder_precision=12, coder=None,
+                 bottleneck_dtype=tf.float32, prior_dtype=tf.float32, tables=None):
         """Initializer.
 
         Args:
@@ -65,30 +65,54 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
           parameter_fns: Dict of parameter name -> function of the (float) indexes.
           coding_rank: Number of innermost dimensions coded into one string.
           dither: True for universal quantization, False for rounding (UN+Q).
-          compression: Build coding tables now (eager mode only).
+          compression: Build coding tables now (eager mode only), unless `tables`.
           expected_grads: Use expected gradients (Eq. 17) for the rate.
           num_noise_levels: Number of quantized dither values when `dither`.
           tail_mass: Probability mass coded through the overflow escape.
           range_coder_precision: Bits of precision of the coding tables.
-          laplace_tail_mass: Optional Laplace mixture weight for training stability.
           coder: A `tfnq.coders.Coder`; defaults to `RangeCoder()`.
           bottleneck_dtype: dtype of the latents.
+          prior_dtype: dtype of the densities' parameters and probabilities.
+          tables: `CodingTables` made before (e.g. stored in an export) to code with
+            instead of building them (`compression` must be True): tables computed
+            on another machine may differ in the last bits of a few entries, so a
+            re-exported model must keep the ones its files were made with.
         """
+        if coding_rank <= 0:
+            raise ValueError("coding_rank must be larger than 0")
+        if not callable(prior_fn):
+            raise TypeError("prior_fn must be a class or factory function")
+        super().__init__(coding_rank, compression=compression, expected_grads=expected_grads,
+                         tail_mass=tail_mass, range_coder_precision=range_coder_precision,
+                         coder=coder, bottleneck_dtype=bottleneck_dtype)
+        self._ranges = tuple(int(r) for r in index_ranges)
+        if not self._ranges:
+            raise ValueError("index_ranges must have at least one element")
+        self._prior_fn = prior_fn
+        self._parameter_fns = dict(parameter_fns)
+        self._prior_dtype = tf.as_dtype(prior_dtype)
         self._dither = bool(dither)
-        super().__init__(
-            prior_fn=prior_fn,
-            index_ranges=index_ranges,
-            parameter_fns=parameter_fns,
-            coding_rank=coding_rank,
-            compression=compression,
-            laplace_tail_mass=laplace_tail_mass,
-            expected_grads=expected_grads,
-            tail_mass=tail_mass,
-            range_coder_precision=range_coder_precision,
-            bottleneck_dtype=bottleneck_dtype,
-            num_noise_levels=int(num_noise_levels) if dither else 1,
-        )
-        self.coder = coder if coder is not None else RangeCoder()
+        self._num_noise_levels = int(num_noise_levels) if dither else 1
+        if tables is not None:
+            self._init_tables(self._checked(
+                tables, self._num_noise_levels * math.prod(self._ranges)))
+        elif self.compression:
+            grid = tf.meshgrid(*[tf.range(r, dtype=tf.int32) for r in self._ranges],
+                               indexing="ij")
+            prior = self._make_prior(tf.stack(grid, axis=-1))
+            offset = dither_lib.level_offsets(
+                self._num_noise_levels, len(self._ranges), self.bottleneck_dtype)
+            self._init_tables(tables_lib.build_tables(
+                prior, self._precision, self.tail_mass, offset=offset))
+
+    @property
+    def index_ranges_without_offsets(self):
+        """Number of values of each index dimension."""
+        return self._ranges
+
+    @property
+    def prior_dtype(self):
+        return self._prior_dtype
 
     @property
     def dither(self):
@@ -99,6 +123,16 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
     def num_noise_levels(self):
         """Number of distinct dither values (1 for rounding)."""
         return self._num_noise_levels
+
+    def _make_prior(self, indexes):
+        indexes = tf.cast(indexes, self._prior_dtype)
+        return self._prior_fn(**{k: f(indexes) for k, f in self._parameter_fns.items()})
+
+    def _clip_indexes(self, indexes):
+        """Indexes within their ranges; gradients pass where they point inwards
+        (tfc's bounds, as tfc's model trains)."""
+        bounds = tf.constant([r - 1 for r in self._ranges], indexes.dtype)
+        return tfc.upper_bound(tfc.lower_bound(indexes, 0), bounds)
 
     def _coding_indexes(self, indexes):
         """Table rows and dither offsets for float `indexes` `[..., len(index_ranges)]`.
@@ -113,22 +147,17 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
           `(rows, offset)`: int32 rows of `self.cdf`, shape `indexes.shape[:-1]`, and
           the offsets `u` (a scalar 0 without dither).
         """
-        ranges = self.index_ranges_without_offsets
-        indexes = self._normalize_indexes(
-            tf.round(tf.convert_to_tensor(indexes, self.prior_dtype)))
-        indexes = tf.cast(indexes, tf.int32)
+        ranges = self._ranges
+        indexes = tf.round(tf.convert_to_tensor(indexes, self._prior_dtype))
+        indexes = tf.cast(self._clip_indexes(indexes), tf.int32)
         rows, stride = indexes[..., -1], ranges[-1]
         for k in range(len(ranges) - 2, -1, -1):
             rows += indexes[..., k] * stride
             stride *= ranges[k]
         if self._num_noise_levels == 1:
-            # tfc's offset of level 0 of 1: (0 + 1) / (1 + 1) - 1/2 = 0.
             return rows, tf.zeros([], self.bottleneck_dtype)
-        levels = tf.random.stateless_uniform(
-            tf.shape(rows), seed=DITHER_SEED, minval=0, maxval=self._num_noise_levels,
-            dtype=tf.int32)
-        offset = tfc_universal._offset_indexes_to_offset(
-            tf.cast(levels, self.prior_dtype), self._num_noise_levels, self.bottleneck_dtype)
+        levels = dither_lib.levels(tf.shape(rows), self._num_noise_levels)
+        offset = dither_lib.offsets(levels, self._num_noise_levels, self.bottleneck_dtype)
         return rows + levels * stride, offset
 
     @staticmethod
@@ -139,6 +168,7 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
     def _uncenter(values, loc):
         return values if loc is None else values + loc
 
+    @tf.Module.with_name_scope
     def __call__(self, bottleneck, indexes, loc=None, training=True):
         """Perturbs (training) or quantizes `bottleneck - loc` and counts its bits.
 
@@ -151,12 +181,24 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
         Returns:
           `(bottleneck_perturbed, bits)`.
         """
-        bottleneck = tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype)
-        if not training:
-            indexes = tf.round(indexes)
-        values, bits = super().__call__(
-            self._center(bottleneck, loc), indexes, training=training)
-        return self._uncenter(values, loc), bits
+        bottleneck = self._center(
+            tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype), loc)
+        if training:
+            def log_prob_fn(values, indexes):
+                # The prior is made inside, so that expected gradients (a custom
+                # gradient) reach the indexes.
+                prior = self._make_prior(indexes)
+                return prior.log_prob(tf.cast(values, prior.dtype))
+
+            log_probs, values = tfc.perturb_and_apply(
+                log_prob_fn, bottleneck, self._clip_indexes(indexes),
+                expected_grads=self.expected_grads)
+        else:
+            _, offset = self._coding_indexes(indexes)
+            values = tf.round(bottleneck - offset) + offset
+            prior = self._make_prior(self._clip_indexes(tf.round(indexes)))
+            log_probs = prior.log_prob(tf.cast(values, prior.dtype))
+        return self._uncenter(values, loc), self._bits(log_probs)
 
     @tf.Module.with_name_scope
     def quantize(self, bottleneck, indexes, loc=None):
@@ -173,8 +215,7 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
         bottleneck = self._center(
             tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype), loc)
         rows, offset = self._coding_indexes(indexes)
-        symbols = tf.cast(tf.round(bottleneck - offset), tf.int32)
-        return self.coder.encode(symbols, rows, self.cdf, self.cdf_offset, self.coding_rank)
+        return self._encode(tf.cast(tf.round(bottleneck - offset), tf.int32), rows)
 
     @tf.Module.with_name_scope
     def decompress(self, strings, indexes, loc=None):
@@ -186,12 +227,7 @@ class UniversalIndexedEntropyModel(tfc.UniversalIndexedEntropyModel):
         self._check_compression()
         strings = tf.convert_to_tensor(strings, dtype=tf.string)
         rows, offset = self._coding_indexes(indexes)
-        symbols, ok = self.coder.decode(strings, rows, self.cdf, self.cdf_offset)
-        check = tf.debugging.assert_equal(
-            ok, True, message="tfnq: entropy decoding failed (corrupted data)")
-        with tf.control_dependencies([check]):
-            symbols = tf.identity(symbols)
-        values = tf.cast(symbols, self.bottleneck_dtype) + offset
+        values = tf.cast(self._decode(strings, rows), self.bottleneck_dtype) + offset
         return self._uncenter(values, loc)
 
     def get_config(self):

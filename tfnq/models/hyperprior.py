@@ -122,16 +122,17 @@ class MeanScaleHyperprior(tf.keras.Model):
         base = tfp.distributions.Normal(loc=tf.zeros_like(scale), scale=scale)
         return distributions.noisy_density(base, self.alpha if self.soft_round else None)
 
-    def _entropy_models(self, dither, compression=False, coder=None, rate=None):
+    def _entropy_models(self, dither, compression=False, coder=None, rate=None, tables=None):
+        hyper_tables, tables = tables or (None, None)
         hyper = entropy_models.UniversalBatchedEntropyModel(
             self._hyper_density(rate), coding_rank=3, dither=dither, compression=compression,
             expected_grads=self.expected_grads, num_noise_levels=self.num_noise_levels,
-            coder=coder)
+            coder=coder, tables=hyper_tables)
         conditional = entropy_models.UniversalIndexedEntropyModel(
             self._conditional_prior, [self.num_scales], dict(scale=self._scale),
             coding_rank=3, dither=dither, compression=compression,
             expected_grads=self.expected_grads, num_noise_levels=self.num_noise_levels,
-            coder=coder)
+            coder=coder, tables=tables)
         return hyper, conditional
 
     # -- Rates ------------------------------------------------------------------------
@@ -211,13 +212,15 @@ class MeanScaleHyperprior(tf.keras.Model):
 
     # -- Real coding ------------------------------------------------------------------
 
-    def prepare_coding(self, mode, coder=None, rate=None):
+    def prepare_coding(self, mode, coder=None, rate=None, tables=None):
         """Builds the coding tables for `mode` (eager; once, before export).
 
         Args:
           mode: Test-time mode.
           coder: Optional `tfnq.coders.Coder`.
           rate: The rate to code at (variable-rate models only).
+          tables: Optional `CodingTables` of each section, stored before (a re-export
+            keeps its tables), instead of building them.
 
         Returns:
           The entropy models that code the sections of a file, in order: the
@@ -231,7 +234,7 @@ class MeanScaleHyperprior(tf.keras.Model):
         self.coding_mode = mode
         self.coding_rate = rate
         self._hyper_coding, self._coding = self._entropy_models(
-            mode.dither, compression=True, coder=coder, rate=rate)
+            mode.dither, compression=True, coder=coder, rate=rate, tables=tables)
         return [self._hyper_coding, self._coding]
 
     def latent_shape(self, height, width):

@@ -133,8 +133,14 @@ class LinearCodec(tf.keras.Model):
 
     # -- Real coding ------------------------------------------------------------------
 
-    def prepare_coding(self, mode, coder=None):
+    def prepare_coding(self, mode, coder=None, tables=None):
         """Builds the coding tables for `mode` (eager; once, before export).
+
+        Args:
+          mode: Test-time mode.
+          coder: Optional `tfnq.coders.Coder`.
+          tables: Optional `CodingTables` of the section, stored before (a re-export
+            keeps its tables), instead of building them.
 
         Returns:
           The entropy models that code the sections of a file, in order (here one).
@@ -147,7 +153,8 @@ class LinearCodec(tf.keras.Model):
         self.coding_mode = mode
         self._coding = entropy_models.UniversalBatchedEntropyModel(
             self.prior, coding_rank=3, dither=mode.dither, compression=True,
-            num_noise_levels=self.num_noise_levels, coder=coder)
+            num_noise_levels=self.num_noise_levels, coder=coder,
+            tables=tables[0] if tables else None)
         return [self._coding]
 
     def _pad(self, image):

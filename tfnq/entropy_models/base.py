@@ -1,0 +1,130 @@
+"""What every tfnq entropy model shares: coding tables held as variables, a coder,
+bits from log-probabilities, and a checked decode.
+
+An entropy model turns latents into bits and back. For training and rate estimates it
+evaluates a density (`__call__`); for real coding it holds `CodingTables`, built once
+from that density (`compression=True`, eager) and stored as variables so that a
+SavedModel carries them, and hands symbols with a table index each to a
+`tfnq.coders.Coder`. The model never calls a coding backend itself.
+"""
+
+import tensorflow as tf
+
+from tfnq.coders import RangeCoder
+from tfnq.entropy_models import tables as tables_lib
+
+__all__ = ["EntropyModel"]
+
+
+class EntropyModel(tf.Module):
+    """Base of tfnq's entropy models (tables, coder, bits)."""
+
+    def __init__(self, coding_rank, compression=False, expected_grads=False,
+                 tail_mass=2**-8, range_coder_precision=12, coder=None,
+                 bottleneck_dtype=tf.float32):
+        """Initializer.
+
+        Args:
+          coding_rank: Number of innermost dimensions coded into one string.
+          compression: Whether the model codes (it then builds its coding tables,
+            or takes the stored ones a subclass is given as `tables`).
+          expected_grads: Use expected gradients (Eq. 17 of Agustsson & Theis) for
+            the rate.
+          tail_mass: Probability mass coded through the overflow escape.
+          range_coder_precision: Bits of precision of the coding tables.
+          coder: A `tfnq.coders.Coder`; defaults to `RangeCoder()`.
+          bottleneck_dtype: dtype of the latents.
+        """
+        super().__init__()
+        self._coding_rank = int(coding_rank)
+        self._compression = bool(compression)
+        self._expected_grads = bool(expected_grads)
+        self._tail_mass = float(tail_mass)
+        self._precision = int(range_coder_precision)
+        self._bottleneck_dtype = tf.as_dtype(bottleneck_dtype)
+        self.coder = coder if coder is not None else RangeCoder()
+        if self._coding_rank < 0:
+            raise ValueError("coding_rank must be at least 0")
+        if not 0 < self._tail_mass < 1:
+            raise ValueError("tail_mass must be between 0 and 1")
+        if self.coder.table_layout != tables_lib.LAYOUT:
+            raise ValueError(f"{type(self.coder).__name__} takes tables in the layout "
+                             f"{self.coder.table_layout!r}, not {tables_lib.LAYOUT!r}")
+
+    @property
+    def coding_rank(self):
+        return self._coding_rank
+
+    @property
+    def compression(self):
+        return self._compression
+
+    @property
+    def expected_grads(self):
+        return self._expected_grads
+
+    @property
+    def tail_mass(self):
+        return self._tail_mass
+
+    @property
+    def bottleneck_dtype(self):
+        return self._bottleneck_dtype
+
+    def _init_tables(self, tables):
+        """Stores `CodingTables` as (untrainable, SavedModel-tracked) variables."""
+        with self.name_scope:
+            self._cdf = tf.Variable(tables.cdf, trainable=False, name="cdf",
+                                    validate_shape=False, shape=[None])
+            self._cdf_offset = tf.Variable(tables.cdf_offset, trainable=False,
+                                           name="cdf_offset", validate_shape=False,
+                                           shape=[None])
+
+    def _checked(self, tables, num_tables):
+        """Stored tables, checked against what this model codes with."""
+        if not self._compression:
+            raise ValueError("tables are for coding: pass compression=True")
+        if tables.precision != self._precision:
+            raise ValueError(f"tables of precision {tables.precision}, the model codes "
+                             f"with {self._precision}")
+        if tables.num_tables != num_tables:
+            raise ValueError(f"{tables.num_tables} tables, the model codes with {num_tables}")
+        return tables
+
+    def _check_compression(self):
+        if not self._compression:
+            raise RuntimeError("For entropy coding, the entropy model must be created "
+                               "with compression=True.")
+
+    @property
+    def cdf(self):
+        self._check_compression()
+        return tf.convert_to_tensor(self._cdf)
+
+    @property
+    def cdf_offset(self):
+        self._check_compression()
+        return tf.convert_to_tensor(self._cdf_offset)
+
+    @property
+    def tables(self):
+        """The coding tables as a `CodingTables` value."""
+        return tables_lib.CodingTables(self.cdf, self.cdf_offset, self._precision)
+
+    def _bits(self, log_probs):
+        """Information content of each coding unit, from natural-log probabilities."""
+        axes = tuple(range(-self.coding_rank, 0))
+        return tf.reduce_sum(log_probs, axis=axes) / (
+            -tf.math.log(tf.constant(2.0, dtype=log_probs.dtype)))
+
+    def _encode(self, symbols, table_indexes):
+        return self.coder.encode(symbols, table_indexes, self.cdf, self.cdf_offset,
+                                 self.coding_rank)
+
+    def _decode(self, strings, table_indexes):
+        """Decoded symbols; an error (not garbage) for damaged data."""
+        symbols, ok = self.coder.decode(strings, table_indexes, self.cdf, self.cdf_offset)
+        check = tf.debugging.assert_equal(
+            ok, True, message="tfnq: entropy decoding failed (corrupted data)")
+        with tf.control_dependencies([check]):
+            return tf.identity(symbols)
