@@ -445,7 +445,8 @@ def _rows(run):
 
 def lever_point(runs, point):
     """The validation point a lever compares: a run's row at `lmbda` (default the run's)
-    at the last step up to `step` (default its last), with J = bpp + lambda * MSE."""
+    at the last step up to `step` and `cpu_hours` (default its last), with
+    J = bpp + lambda * MSE."""
     run = runs.get(point["run"])
     rows = [r for r in _rows(run)] if run else []
     if point.get("lmbda") is not None:
@@ -454,6 +455,8 @@ def lever_point(runs, point):
         rows = [r for r in rows if r["mode"] == point["mode"]]
     if point.get("step") is not None:
         rows = [r for r in rows if int(r["step"]) <= int(point["step"])]
+    if point.get("cpu_hours") is not None:
+        rows = [r for r in rows if float(r["cpu_hours"]) <= float(point["cpu_hours"])]
     if not rows:
         return None
     row = max(rows, key=lambda r: int(r["step"]))
