@@ -30,8 +30,7 @@ images = tf.image.resize(rng.uniform(0, 255, (12, 8, 8, 3)), [64, 64]).numpy()
 def run(strategy, weights=None):
     with strategy.scope():
         tf.random.set_seed(0)
-        model = tfnq.VariableRateHyperprior(lambdas=(0.005, 0.02), num_filters=8,
-                                            num_latents=12)
+        model = tfnq.MeanScaleHyperprior(num_filters=8, num_latents=12)
     if weights is not None:
         for v, w in zip(model.weights, weights):
             v.assign(w)
