@@ -11,9 +11,10 @@ SavedModel carries them, and hands symbols with a table index each to a
 import tensorflow as tf
 
 from tfnq.coders import RangeCoder
+from tfnq.entropy_models import dither as dither_lib
 from tfnq.entropy_models import tables as tables_lib
 
-__all__ = ["EntropyModel"]
+__all__ = ["EntropyModel", "UniversalEntropyModel"]
 
 
 class EntropyModel(tf.Module):
@@ -128,3 +129,33 @@ class EntropyModel(tf.Module):
             ok, True, message="tfnq: entropy decoding failed (corrupted data)")
         with tf.control_dependencies([check]):
             return tf.identity(symbols)
+
+
+class UniversalEntropyModel(EntropyModel):
+    """Base of the entropy models with universal quantization (Sec. 3.2 of Agustsson &
+    Theis, NeurIPS 2020) through `tfnq.entropy_models.dither`; `dither=False` is the
+    same model with one level, i.e. rounding."""
+
+    def __init__(self, coding_rank, dither=True, num_noise_levels=15, **kwargs):
+        super().__init__(coding_rank, **kwargs)
+        self._dither = bool(dither)
+        self._num_noise_levels = int(num_noise_levels) if dither else 1
+
+    @property
+    def dither(self):
+        """Whether coding uses universal quantization (True) or rounding (False)."""
+        return self._dither
+
+    @property
+    def num_noise_levels(self):
+        """Number of distinct dither values (1 for rounding)."""
+        return self._num_noise_levels
+
+    def _level_offsets(self, rank):
+        """Every level's offset, for tables: one table per level and density."""
+        return dither_lib.level_offsets(self._num_noise_levels, rank, self.bottleneck_dtype)
+
+    def _dithered(self, rows, stride):
+        """`(rows, offset)` of the elements with their dither level's tables."""
+        return dither_lib.dithered_rows(rows, stride, self._num_noise_levels,
+                                        self.bottleneck_dtype)

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 __all__ = [
     "SEED",
+    "dithered_rows",
     "level_offsets",
     "levels",
     "offsets",
@@ -42,3 +43,21 @@ def offsets(levels_, num_levels, dtype=tf.float32):
 def level_offsets(num_levels, rank, dtype=tf.float32):
     """Every level's offset, shaped `[num_levels] + [1] * rank` (one table per level)."""
     return offsets(tf.reshape(tf.range(num_levels), [-1] + [1] * rank), num_levels, dtype)
+
+
+def dithered_rows(rows, stride, num_levels, dtype=tf.float32):
+    """Table rows of dithered elements, and their dither.
+
+    Args:
+      rows: int32 table row of every element at level 0.
+      stride: Rows per level (the tables of a level follow those of the one before).
+      num_levels: Number of dither levels (1: rounding, no PRNG draw, offset 0).
+      dtype: dtype of the offsets.
+
+    Returns:
+      `(rows + level * stride, offset)`, the offset a scalar 0 with one level.
+    """
+    if num_levels == 1:
+        return rows, tf.zeros([], dtype)
+    drawn = levels(tf.shape(rows), num_levels)
+    return rows + drawn * stride, offsets(drawn, num_levels, dtype)

@@ -22,14 +22,13 @@ public ops only.
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfnq.entropy_models import dither as dither_lib
 from tfnq.entropy_models import tables as tables_lib
-from tfnq.entropy_models.base import EntropyModel
+from tfnq.entropy_models.base import UniversalEntropyModel
 
 __all__ = ["UniversalBatchedEntropyModel"]
 
 
-class UniversalBatchedEntropyModel(EntropyModel):
+class UniversalBatchedEntropyModel(UniversalEntropyModel):
     """Batched (factorized) entropy model with universal or plain quantization.
 
     Training: `__call__(y, training=True)` returns `(y + u, bits)` with `u` uniform
@@ -67,22 +66,20 @@ class UniversalBatchedEntropyModel(EntropyModel):
         """
         if prior.event_shape.rank:
             raise ValueError("prior must be a (batch of) scalar distribution(s)")
-        super().__init__(coding_rank, compression=compression, expected_grads=expected_grads,
+        super().__init__(coding_rank, dither=dither, num_noise_levels=num_noise_levels,
+                         compression=compression, expected_grads=expected_grads,
                          tail_mass=tail_mass, range_coder_precision=range_coder_precision,
                          coder=coder, bottleneck_dtype=bottleneck_dtype)
         self._prior = prior
-        self._dither = bool(dither)
-        self._num_noise_levels = int(num_noise_levels) if dither else 1
         if self.coding_rank < self.prior_shape.rank:
             raise ValueError("coding_rank can't be smaller than the prior's batch rank")
         if tables is not None:
             self._init_tables(self._checked(
                 tables, self._num_noise_levels * int(self.prior_shape.num_elements())))
         elif self.compression:
-            offset = dither_lib.level_offsets(
-                self._num_noise_levels, self.prior_shape.rank, self.bottleneck_dtype)
             self._init_tables(tables_lib.build_tables(
-                prior, self._precision, self.tail_mass, offset=offset))
+                prior, self._precision, self.tail_mass,
+                offset=self._level_offsets(self.prior_shape.rank)))
 
     @property
     def prior(self):
@@ -97,16 +94,6 @@ class UniversalBatchedEntropyModel(EntropyModel):
     def prior_shape_tensor(self):
         return tf.constant(self.prior_shape.as_list(), dtype=tf.int32)
 
-    @property
-    def dither(self):
-        """Whether coding uses universal quantization (True) or rounding (False)."""
-        return self._dither
-
-    @property
-    def num_noise_levels(self):
-        """Number of distinct dither values (1 for rounding)."""
-        return self._num_noise_levels
-
     def _broadcast_shape(self, shape):
         rank = tf.size(shape)
         coding_shape = shape[rank - self.coding_rank:]
@@ -117,13 +104,10 @@ class UniversalBatchedEntropyModel(EntropyModel):
         size = int(self.prior_shape.num_elements())
         shape = tf.concat([broadcast_shape, [size]], 0)
         full_shape = tf.concat([broadcast_shape, self.prior_shape_tensor], 0)
-        indexes = tf.broadcast_to(tf.range(size, dtype=tf.int32), shape)
-        if self._num_noise_levels == 1:
-            return tf.reshape(indexes, full_shape), tf.zeros([], self.bottleneck_dtype)
-        levels = dither_lib.levels(shape, self._num_noise_levels)
-        offset = dither_lib.offsets(levels, self._num_noise_levels, self.bottleneck_dtype)
-        return (tf.reshape(levels * size + indexes, full_shape),
-                tf.reshape(offset, full_shape))
+        rows, offset = self._dithered(tf.broadcast_to(tf.range(size, dtype=tf.int32), shape),
+                                      size)
+        return tf.reshape(rows, full_shape), (
+            offset if offset.shape.rank == 0 else tf.reshape(offset, full_shape))
 
     def _log_prob(self, values):
         return self._prior.log_prob(tf.cast(values, self._prior.dtype))

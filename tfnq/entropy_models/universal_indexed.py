@@ -32,14 +32,13 @@ import math
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfnq.entropy_models import dither as dither_lib
 from tfnq.entropy_models import tables as tables_lib
-from tfnq.entropy_models.base import EntropyModel
+from tfnq.entropy_models.base import UniversalEntropyModel
 
 __all__ = ["UniversalIndexedEntropyModel"]
 
 
-class UniversalIndexedEntropyModel(EntropyModel):
+class UniversalIndexedEntropyModel(UniversalEntropyModel):
     """Indexed (conditional) entropy model with universal or plain quantization.
 
     Training: `__call__(y, indexes, training=True)` returns `(y + u, bits)` with
@@ -82,7 +81,8 @@ class UniversalIndexedEntropyModel(EntropyModel):
             raise ValueError("coding_rank must be larger than 0")
         if not callable(prior_fn):
             raise TypeError("prior_fn must be a class or factory function")
-        super().__init__(coding_rank, compression=compression, expected_grads=expected_grads,
+        super().__init__(coding_rank, dither=dither, num_noise_levels=num_noise_levels,
+                         compression=compression, expected_grads=expected_grads,
                          tail_mass=tail_mass, range_coder_precision=range_coder_precision,
                          coder=coder, bottleneck_dtype=bottleneck_dtype)
         self._ranges = tuple(int(r) for r in index_ranges)
@@ -91,8 +91,6 @@ class UniversalIndexedEntropyModel(EntropyModel):
         self._prior_fn = prior_fn
         self._parameter_fns = dict(parameter_fns)
         self._prior_dtype = tf.as_dtype(prior_dtype)
-        self._dither = bool(dither)
-        self._num_noise_levels = int(num_noise_levels) if dither else 1
         if tables is not None:
             self._init_tables(self._checked(
                 tables, self._num_noise_levels * math.prod(self._ranges)))
@@ -100,10 +98,9 @@ class UniversalIndexedEntropyModel(EntropyModel):
             grid = tf.meshgrid(*[tf.range(r, dtype=tf.int32) for r in self._ranges],
                                indexing="ij")
             prior = self._make_prior(tf.stack(grid, axis=-1))
-            offset = dither_lib.level_offsets(
-                self._num_noise_levels, len(self._ranges), self.bottleneck_dtype)
             self._init_tables(tables_lib.build_tables(
-                prior, self._precision, self.tail_mass, offset=offset))
+                prior, self._precision, self.tail_mass,
+                offset=self._level_offsets(len(self._ranges))))
 
     @property
     def index_ranges_without_offsets(self):
@@ -113,16 +110,6 @@ class UniversalIndexedEntropyModel(EntropyModel):
     @property
     def prior_dtype(self):
         return self._prior_dtype
-
-    @property
-    def dither(self):
-        """Whether coding uses universal quantization (True) or rounding (False)."""
-        return self._dither
-
-    @property
-    def num_noise_levels(self):
-        """Number of distinct dither values (1 for rounding)."""
-        return self._num_noise_levels
 
     def _make_prior(self, indexes):
         indexes = tf.cast(indexes, self._prior_dtype)
@@ -154,11 +141,7 @@ class UniversalIndexedEntropyModel(EntropyModel):
         for k in range(len(ranges) - 2, -1, -1):
             rows += indexes[..., k] * stride
             stride *= ranges[k]
-        if self._num_noise_levels == 1:
-            return rows, tf.zeros([], self.bottleneck_dtype)
-        levels = dither_lib.levels(tf.shape(rows), self._num_noise_levels)
-        offset = dither_lib.offsets(levels, self._num_noise_levels, self.bottleneck_dtype)
-        return rows + levels * stride, offset
+        return self._dithered(rows, stride)
 
     @staticmethod
     def _center(bottleneck, loc):
