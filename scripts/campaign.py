@@ -394,10 +394,12 @@ def write_report(campaign):
                 rows = list(csv.DictReader(f))
         except OSError:
             continue
-        for mode in sorted({r["mode"] for r in rows}):
-            mine = [r for r in rows if r["mode"] == mode]
+        # One line per mode and lambda (a variable-rate run has a row per rate).
+        keys = sorted({(r["mode"], float(r["lmbda"])) for r in rows})
+        for mode, lmbda in keys:
+            mine = [r for r in rows if r["mode"] == mode and float(r["lmbda"]) == lmbda]
             steps = [int(r["step"]) for r in mine]
-            label = f"{run['name']} {mode}"
+            label = f"{run['name']} {mode}" + (f" {lmbda:g}" if len(keys) > 1 else "")
             axes[0].plot(steps, [float(r["valid_psnr"]) for r in mine], ".-", label=label)
             axes[1].plot(steps, [float(r["valid_bpp"]) for r in mine], ".-", label=label)
             axes[2].plot([float(r["valid_bpp"]) for r in mine],
