@@ -29,7 +29,7 @@ setuptools.setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "ruff"],
+        "test": ["hypothesis>=6.80", "pytest", "pytest-xdist", "ruff"],
     },
     entry_points={"console_scripts": ["tfnq = tfnq.cli:main"]},
     license="Apache 2.0",

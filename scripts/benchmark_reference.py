@@ -88,7 +88,7 @@ def _export_untrained(directory):
     """Untrained hyperpriors exported in `--modes`; returns their version folders."""
     paths, models = [], {}
     for mode in FLAGS.modes:
-        soft_round = tfnq.get_mode(mode).soft_round
+        soft_round = tfnq.get_coding_config(mode).soft_round
         if soft_round not in models:
             tf.keras.utils.set_random_seed(FLAGS.seed)
             models[soft_round] = tfnq.MeanScaleHyperprior(

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from tfnq import export, models, registry  # noqa: E402
+from tfnq import coding_config, export, models, registry  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint_dir", None, "Training checkpoint folder.")
@@ -80,9 +80,9 @@ def _reexport(model, metadata):
     modes (`--modes`) with tables built here."""
     own = metadata["mode"]
     rate = (metadata.get("coding") or {}).get("rate")
-    modes = [models.get_mode(m).name for m in FLAGS.modes] if FLAGS.modes else [own]
+    modes = [coding_config.get_coding_config(m).name for m in FLAGS.modes] if FLAGS.modes else [own]
     for mode in modes:
-        if models.get_mode(mode).soft_round != model.soft_round:
+        if coding_config.get_coding_config(mode).soft_round != model.soft_round:
             raise ValueError(f"tfnq: a model trained {'with' if model.soft_round else 'without'}"
                              f" soft rounding cannot be exported as {mode}")
     training = metadata.get("training", {})

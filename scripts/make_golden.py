@@ -2,6 +2,7 @@
 
     python scripts/make_golden.py                 # every model in saved_models/
     python scripts/make_golden.py --models=NAME   # one (e.g. after re-exporting it)
+    python scripts/make_golden.py --check_reexport   # today's code, the shipped weights
 
 For each model: `<name>.tfnq`, the file its `compress` signature makes of a fixed crop of
 the packaged sample photo (47x37: padded on both sides by every model), and
@@ -10,6 +11,13 @@ crop, the model's fingerprint and the SHA-256 of both. `tests/test_saved_models.
 checks that every shipped model still makes the same bytes and decodes them to the
 same image, so a change of the code or of a model cannot alter the files silently.
 Regenerate only when a change of the bitstream is intended, and say why in the commit.
+
+`--check_reexport` writes nothing: it restores every shipped model's weights and coding
+tables into today's code (`tfnq.export.restore_model`, `read_tables`), builds the
+servable an export would save, and reports per model whether it has the shipped
+fingerprint, makes the golden file byte for byte and decodes it to the golden image
+(exit status 1 if one does not): a refactor of the models must pass this before
+the shipped models are re-exported with it.
 """
 
 import hashlib
@@ -19,6 +27,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import tensorflow as tf  # noqa: E402, F401  (before app.run: see benchmark_reference.py)
 from absl import app, flags  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,6 +36,9 @@ CROP = (100, 200, 47, 37)  # top, left, height, width in the packaged sample pho
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", [], "Model names (default: every model in saved_models/).")
+flags.DEFINE_bool("check_reexport", False,
+                  "Check that today's code, given the shipped weights and tables, makes and "
+                  "reads the golden files (writes nothing).")
 
 
 def golden_crop():
@@ -55,6 +67,8 @@ def main(argv):
         with open(manifest_path) as f:
             manifest = json.load(f)
     image = golden_crop()
+    if FLAGS.check_reexport:
+        return check_reexport(models, names, manifest, image)
     for name in names:
         codec = tfnq.load(models[name]["path"])
         data = codec.compress(image)
@@ -70,6 +84,37 @@ def main(argv):
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
+
+
+def check_reexport(models, names, manifest, image):
+    """Today's code with each shipped model's weights and tables, against its golden file."""
+    import numpy as np
+
+    from tfnq import export
+    failed = False
+    for name in names:
+        info = models[name]
+        metadata = export.read_metadata(info["path"])
+        model = export.restore_model(info["path"])
+        rate = (metadata.get("coding") or {}).get("rate")
+        model(np.zeros([1, 64, 64, 3], np.float32), training=False,
+              **({} if rate is None else dict(rate=rate)))
+        servable = export.ServableCodec(model, metadata["mode"], rate=rate,
+                                        tables=export.read_tables(info["path"]))
+        with open(os.path.join(GOLDEN, f"{name}.tfnq"), "rb") as f:
+            golden = f.read()
+        data = servable.compress(image).numpy()
+        same_fingerprint = f"{servable.fingerprint:08x}" == info["fingerprint"]
+        same_file = data == golden
+        decoded = servable.decompress(golden).numpy() if same_fingerprint else None
+        same_decode = decoded is not None and (
+            sha256(decoded.tobytes()) == manifest[name]["decoded_sha256"])
+        ok = same_fingerprint and same_file and same_decode
+        failed |= not ok
+        print(f"{name}: fingerprint {'same' if same_fingerprint else 'CHANGED'}, file "
+              f"{'same' if same_file else 'DIFFERS'}, decode "
+              f"{'same' if same_decode else 'DIFFERS' if decoded is not None else 'n/a'}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -35,8 +35,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 import tfnq  # noqa: E402
-from tfnq import data, export, image_io, training  # noqa: E402
-from tfnq.models import modes as modes_lib  # noqa: E402
+from tfnq import coding_config, data, export, image_io, training  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "linear", ["linear", "hyperprior", "variable_rate_hyperprior"],
@@ -411,9 +410,10 @@ class Curve:
         self.model = model
         self.path = FLAGS.curve or os.path.join(FLAGS.checkpoint_dir, "curve.csv")
         self.images = [image_io.read_image(f) for f in data.list_files(FLAGS.eval_glob)]
-        supported = [m.name for m in modes_lib.MODES.values()
+        supported = [m.name for m in coding_config.PRESETS.values()
                      if m.soft_round == model.soft_round]
-        self.modes = [modes_lib.get_mode(m).name for m in FLAGS.eval_modes] or supported[:1]
+        self.modes = ([coding_config.get_coding_config(m).name for m in FLAGS.eval_modes]
+                      or supported[:1])
         lambdas = getattr(model, "lambdas", None)
         self.rates = list(enumerate(lambdas)) if lambdas else [(None, FLAGS.lmbda)]
         rows = []

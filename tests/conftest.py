@@ -91,10 +91,10 @@ class Exported:
 
     def use(self, name):
         """The in-memory model of `name`, set up for coding in its mode."""
-        from tfnq.models import get_mode
+        from tfnq import coding_config
         model = self.models[name]
-        model._coding = self.codings[name]
-        model.coding_mode = get_mode(self.modes[name])
+        model.latent_codec.coding_models = self.codings[name]
+        model.coding_mode = coding_config.get_coding_config(self.modes[name])
         return model
 
 
@@ -115,7 +115,7 @@ def exported(tmp_path_factory):
             model, mode, os.path.join(root, name), training={"lmbda": 0.01, "steps": 0})
         result.models[name] = model
         result.modes[name] = mode
-        result.codings[name] = model._coding
+        result.codings[name] = model.latent_codec.coding_models
     return result
 
 

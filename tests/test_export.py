@@ -18,7 +18,7 @@ from conftest import (
 )
 
 import tfnq
-from tfnq import bitstream, export, models
+from tfnq import bitstream, coding_config, export
 
 CONTAINER_OVERHEAD = bitstream.HEADER_SIZE + 1 + 4  # Header, section count, one length.
 
@@ -82,7 +82,8 @@ def test_fingerprints_differ(codecs):
 
 def test_fingerprint_is_deterministic(exported):
     model = exported.use(UNUQ)
-    variables = list(model.trainable_variables) + list(model._coding.variables)
+    coding = model.latent_codec.coding_models[0]
+    variables = list(model.trainable_variables) + list(coding.variables)
     fingerprint = export.fingerprint(model, "UN+UQ", variables)
     assert 0 <= fingerprint < 2**32
     assert export.fingerprint(model, "UN+UQ", list(variables)) == fingerprint
@@ -134,7 +135,8 @@ def test_saved_model_holds_no_keras_layer_functions(exported):
 def test_model_weights_exclude_coding_tables(exported):
     model = exported.use(UNUQ)
     weights = export.model_weights(model)
-    tables = {id(model._coding._cdf), id(model._coding._cdf_offset)}
+    coding = model.latent_codec.coding_models[0]
+    tables = {id(coding._cdf), id(coding._cdf_offset)}
     assert not tables & {id(v) for v in weights}
     assert {id(v) for v in model.trainable_variables + [model.alpha]} == {id(v) for v in weights}
     assert len(weights) == len(export.model_weights(make_model()))  # Unprepared model.
@@ -234,7 +236,7 @@ def test_round_trip_sample_and_container(codecs, mode):
     header = bitstream.parse_header(data)
     assert data[:4] == bitstream.MAGIC
     assert header["version"] == bitstream.FORMAT_VERSION
-    assert header["mode"] == models.MODES[mode].id
+    assert header["mode"] == coding_config.PRESETS[mode].id
     assert header["fingerprint"] == int(codec.metadata["fingerprint"], 16)
     assert (header["height"], header["width"]) == (256, 256)
     assert header["num_sections"] == 1
@@ -319,7 +321,7 @@ def test_decompress_file_of_other_mode_same_weights(codecs):
 
 def _forge(codec, height, width, payload, mode_id=None):
     """A file with a valid checksum for `codec`'s model, but made-up contents."""
-    mode_id = models.MODES[codec.mode].id if mode_id is None else mode_id
+    mode_id = coding_config.PRESETS[codec.mode].id if mode_id is None else mode_id
     return bitstream.pack(mode_id, int(codec.metadata["fingerprint"], 16), height, width,
                           [payload]).numpy()
 

@@ -80,7 +80,8 @@ def test_shapes_and_sizes():
     assert v.shape == [2, 2, 2, N]
     assert model.hyper_synthesis(v).shape == [2, 8, 8, 2 * M]
     assert model.synthesis(y).shape == [2, 128, 128, 3]
-    np.testing.assert_array_equal(model.latent_shape(65, 64).numpy(), [2, 1])
+    # The latents of a 65x64 image, padded to 128x64.
+    np.testing.assert_array_equal(model.latent_shape(65, 64).numpy(), [8, 4])
 
 
 def test_get_config_rebuilds_the_same_architecture():
@@ -93,21 +94,31 @@ def test_get_config_rebuilds_the_same_architecture():
     assert float(clone.alpha.numpy()) == float(model.alpha.numpy())
 
 
+def _coded_residual(model, image):
+    """Latents, the coded residual `z` and the mean it is coded around."""
+    codec = model.latent_codec
+    hyper_coding, coding = codec.coding_models
+    y = model._latents(image)
+    mean, index = codec._decoder_parameters(
+        hyper_coding.quantize(codec._hyper_latents(y, None)), None)
+    return y, coding.quantize(y - mean, index), mean
+
+
 def test_un_q_quantizes_the_residual_by_rounding(servables):
     model = servables["UN+Q"].model
     image = tf.constant(random_image(64, 64, seed=5))
-    z, mean, _ = model._quantized(image)
+    y, z, mean = _coded_residual(model, image)
     # UN+Q codes round(y - mean): the coded residual is integer-valued.
     np.testing.assert_array_equal(z.numpy(), np.round(z.numpy()))
-    y, _ = model._analyze(image)
     np.testing.assert_allclose(z.numpy(), np.round((y - mean).numpy()), atol=1e-4)
+    # The latent codec reconstructs mean + z.
+    np.testing.assert_allclose(model.latent_codec.quantize(y)[0], mean + z, atol=1e-5)
 
 
 def test_un_uq_dithers_the_residual(servables):
     model = servables["UN+UQ"].model
     image = tf.constant(random_image(64, 64, seed=5))
-    z, mean, _ = model._quantized(image)
-    y, _ = model._analyze(image)
+    y, z, mean = _coded_residual(model, image)
     error = (z - (y - mean)).numpy()
     assert np.all(np.abs(error) <= 0.5 + 1e-4)
     assert not np.array_equal(z.numpy(), np.round(z.numpy()))

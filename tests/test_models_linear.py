@@ -55,7 +55,8 @@ def test_eval_un_q_reconstructs_from_rounded_latents(exported):
     np.testing.assert_allclose(x_hat.numpy(), expected.numpy(), atol=1e-3)
     # The coding tables prepare_coding("UN+Q") built quantize by plain rounding.
     assert model.coding_mode.name == "UN+Q"
-    np.testing.assert_array_equal(model._coding.quantize(y).numpy(), tf.round(y).numpy())
+    coding = model.latent_codec.coding_models[0]
+    np.testing.assert_array_equal(coding.quantize(y).numpy(), tf.round(y).numpy())
 
 
 def test_eval_un_uq_uses_dithered_quantization(exported):
@@ -66,7 +67,7 @@ def test_eval_un_uq_uses_dithered_quantization(exported):
     assert np.isfinite(bpp.numpy()) and np.isfinite(mse.numpy())
     assert not np.allclose(x_hat_uq.numpy(), x_hat_q.numpy(), atol=1e-3)
     y = model.analysis(x - CENTER)
-    q = model._coding.quantize(y).numpy()
+    q = model.latent_codec.coding_models[0].quantize(y).numpy()
     assert not np.array_equal(q, tf.round(y).numpy())
     assert np.max(np.abs(q - y.numpy())) <= 0.5 + 1e-4
     # The evaluation call reconstructs what the decoder will (same dither).
@@ -80,7 +81,7 @@ def test_prepare_coding_rejects_mode_of_other_training(soft_round, mode):
     model = tfnq.LinearCodec(init="jpeg", soft_round=soft_round)
     with pytest.raises(ValueError, match="soft rounding"):
         model.prepare_coding(mode)
-    assert model._coding is None
+    assert model.latent_codec.coding_models is None
 
 
 def test_prepare_coding_rejects_unknown_mode():

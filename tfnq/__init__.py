@@ -38,8 +38,17 @@ _API = {
     "LinearCodec": "tfnq.models",
     "MeanScaleHyperprior": "tfnq.models",
     "VariableRateHyperprior": "tfnq.models",
-    "MODES": "tfnq.models",
-    "get_mode": "tfnq.models",
+    "CompressionModel": "tfnq.models",
+    # Coding configurations (the presets UN+Q, UN+UQ, UN+UQ+SR).
+    "CodingConfig": "tfnq.coding_config",
+    "PRESETS": "tfnq.coding_config",
+    "get_coding_config": "tfnq.coding_config",
+    # Quantizers and latent codecs.
+    "Rounding": "tfnq.quantizers",
+    "UniversalQuantizer": "tfnq.quantizers",
+    "SoftRoundChannel": "tfnq.quantizers",
+    "FactorizedLatentCodec": "tfnq.latent_codecs",
+    "MeanScaleHyperpriorLatentCodec": "tfnq.latent_codecs",
     # Export and loading.
     "Codec": "tfnq.export",
     "CodecError": "tfnq.export",
@@ -48,8 +57,9 @@ _API = {
 }
 
 _SUBMODULES = (
-    "bitstream", "cli", "coders", "data", "distributions", "entropy_models", "evaluation",
-    "export", "image_io", "layers", "models", "op_scan", "ops", "registry", "training")
+    "bitstream", "cli", "coders", "coding_config", "data", "distributions", "entropy_models",
+    "evaluation", "export", "image_io", "latent_codecs", "layers", "models", "op_scan", "ops",
+    "quantizers", "registry", "training")
 
 __all__ = sorted(_API) + list(_SUBMODULES)
 

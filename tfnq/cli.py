@@ -103,13 +103,13 @@ def _read_file(path):
 
 
 def _cmd_info(args):
-    from tfnq import bitstream, models, registry
+    from tfnq import bitstream, coding_config, registry
     data = _read_file(args.input)
     try:
         header = bitstream.parse_header(data)
     except ValueError as e:
         raise _Fail(str(e)) from None
-    mode = {m.id: m.name for m in models.MODES.values()}.get(header["mode"], "unknown")
+    mode = {m.id: m.name for m in coding_config.PRESETS.values()}.get(header["mode"], "unknown")
     path = registry.find_by_fingerprint(header["fingerprint"])
     info = dict(
         file=args.input, size_bytes=len(data), format_version=header["version"],

@@ -25,8 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
 
-from tfnq import bitstream, models
-from tfnq.models import modes as modes_lib
+from tfnq import bitstream, coding_config, models
 
 __all__ = [
     "Codec",
@@ -61,7 +60,8 @@ class CodecError(ValueError):
 
 
 def fingerprint(model, mode, variables):
-    """A 32-bit identity of a model: class, numerics, configuration, mode, weights, tables.
+    """A 32-bit identity of a model: class, numerics, configuration, coding configuration
+    (a preset by its name), weights, tables.
 
     `model.numerics` (default 1) versions what the exported graph computes from the
     weights; a version above 1 is hashed too, so files made by an export with other
@@ -74,7 +74,7 @@ def fingerprint(model, mode, variables):
     if numerics != 1:
         h.update(f"numerics {numerics}".encode())
     h.update(json.dumps(model.get_config(), sort_keys=True).encode())
-    h.update(modes_lib.get_mode(mode).name.encode())
+    h.update(coding_config.get_coding_config(mode).canonical().encode())
     coding = getattr(model, "coding_parameters", None)
     if coding:  # E.g. the rate a variable-rate model codes at.
         h.update(json.dumps(coding, sort_keys=True).encode())
@@ -187,11 +187,14 @@ class ServableCodec(tf.Module):
 
     def __init__(self, model, mode, coder=None, rate=None, tables=None):
         super().__init__(name="tfnq_codec")
-        self.mode = modes_lib.get_mode(mode)
+        self.mode = coding_config.get_coding_config(mode)
+        if not self.mode.id:
+            raise CodecError(f"tfnq: the coding configuration {self.mode.label} has no mode id "
+                             "in format version 1; export it as a preset")
         args = {} if rate is None else dict(rate=rate)
         if tables is not None:
             args["tables"] = tables
-        self.coding_models = list(model.prepare_coding(self.mode.name, coder=coder, **args))
+        self.coding_models = list(model.prepare_coding(self.mode, coder=coder, **args))
         # The model's weights and its entropy models (with their coding tables) are
         # tracked directly and the Keras model is hidden from the object graph:
         # otherwise `tf.saved_model.save` also traces and stores every Keras layer's own
@@ -200,7 +203,7 @@ class ServableCodec(tf.Module):
         self.model_weights = model_weights(model)
         self._untracked = _Untracked(model)
         self.fingerprint = fingerprint(
-            model, self.mode.name, self.model_weights + _tables(self.coding_models))
+            model, self.mode, self.model_weights + _tables(self.coding_models))
         self._fingerprint = tf.constant(self.fingerprint, tf.int64)
         self._mode_id = tf.constant(self.mode.id, tf.int32)
 
@@ -257,7 +260,7 @@ class ServableCodec(tf.Module):
 
 def model_dir_name(name, mode):
     """Folder name of an exported model: `<name>-<mode slug>`."""
-    slug = modes_lib.get_mode(mode).name.lower().replace("+", "-")
+    slug = coding_config.get_coding_config(mode).label.lower().replace("+", "-")
     return f"{name}-{slug}"
 
 
@@ -308,7 +311,8 @@ def export_model(model, mode, path, version=1, training=None, coder=None, rate=N
         metadata = dict(
             name=os.path.basename(os.path.normpath(path)),
             architecture=model.architecture,
-            mode=codec.mode.name,
+            mode=codec.mode.label,
+            coding_config=codec.mode.to_json(),
             fingerprint=f"{codec.fingerprint:08x}",
             config=model.get_config(),
             coder=codec.coding_models[0].coder.name_tag,
@@ -354,8 +358,9 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, mod
         info["steps"] = steps
     info.update(progress or {})
     info["expected_grads"] = bool(getattr(model, "expected_grads", False))
-    supported = [m.name for m in modes_lib.MODES.values() if m.soft_round == model.soft_round]
-    modes = [modes_lib.get_mode(m).name for m in modes] if modes else supported
+    supported = [m.name for m in coding_config.PRESETS.values()
+                 if m.soft_round == model.soft_round]
+    modes = [coding_config.get_coding_config(m).name for m in modes] if modes else supported
     for mode in modes:
         if mode not in supported:
             raise CodecError(f"tfnq: a model trained {'with' if model.soft_round else 'without'}"

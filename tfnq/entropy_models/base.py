@@ -11,8 +11,8 @@ SavedModel carries them, and hands symbols with a table index each to a
 import tensorflow as tf
 
 from tfnq.coders import RangeCoder
-from tfnq.entropy_models import dither as dither_lib
 from tfnq.entropy_models import tables as tables_lib
+from tfnq.quantizers import Rounding, UniversalQuantizer
 
 __all__ = ["EntropyModel", "UniversalEntropyModel"]
 
@@ -132,30 +132,45 @@ class EntropyModel(tf.Module):
 
 
 class UniversalEntropyModel(EntropyModel):
-    """Base of the entropy models with universal quantization (Sec. 3.2 of Agustsson &
-    Theis, NeurIPS 2020) through `tfnq.entropy_models.dither`; `dither=False` is the
-    same model with one level, i.e. rounding."""
+    """Base of the entropy models that code the symbols of a scalar quantizer
+    (`tfnq.quantizers`): universal quantization (Sec. 3.2 of Agustsson & Theis,
+    NeurIPS 2020) or rounding, one set of tables per quantizer level."""
 
-    def __init__(self, coding_rank, dither=True, num_noise_levels=15, **kwargs):
+    def __init__(self, coding_rank, dither=True, num_noise_levels=15, quantizer=None,
+                 **kwargs):
+        """Initializer.
+
+        Args:
+          coding_rank: Number of innermost dimensions coded into one string.
+          dither: Without `quantizer`: `UniversalQuantizer(num_noise_levels)` (True)
+            or `Rounding()` (False).
+          num_noise_levels: Levels of the dither, without `quantizer`.
+          quantizer: A `tfnq.quantizers.ScalarQuantizer`.
+          **kwargs: `EntropyModel` arguments.
+        """
         super().__init__(coding_rank, **kwargs)
-        self._dither = bool(dither)
-        self._num_noise_levels = int(num_noise_levels) if dither else 1
+        if quantizer is None:
+            quantizer = UniversalQuantizer(num_noise_levels) if dither else Rounding()
+        self.quantizer = quantizer
 
     @property
     def dither(self):
         """Whether coding uses universal quantization (True) or rounding (False)."""
-        return self._dither
+        return isinstance(self.quantizer, UniversalQuantizer)
 
     @property
     def num_noise_levels(self):
-        """Number of distinct dither values (1 for rounding)."""
-        return self._num_noise_levels
+        """Number of distinct quantizer offsets (1 for rounding)."""
+        return self.quantizer.num_levels
+
+    @property
+    def _num_noise_levels(self):
+        return self.quantizer.num_levels
 
     def _level_offsets(self, rank):
         """Every level's offset, for tables: one table per level and density."""
-        return dither_lib.level_offsets(self._num_noise_levels, rank, self.bottleneck_dtype)
+        return self.quantizer.level_offsets(rank, self.bottleneck_dtype)
 
     def _dithered(self, rows, stride):
-        """`(rows, offset)` of the elements with their dither level's tables."""
-        return dither_lib.dithered_rows(rows, stride, self._num_noise_levels,
-                                        self.bottleneck_dtype)
+        """`(rows, offset)` of the elements with their level's tables."""
+        return self.quantizer.rows_and_offsets(rows, stride, self.bottleneck_dtype)

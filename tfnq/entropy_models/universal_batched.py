@@ -9,7 +9,7 @@ The encoder sends `K = round(y - u)` and the decoder forms `K + u`, which has th
 distribution of `y + U` (Eq. 6); `K` is coded with `P(K = k | u) = p_{Y+U}(k + u)`,
 so the coding cost is `h[Y + U]` (Eq. 7), the rate term the model was trained on.
 
-The dither `u` is shared through `tfnq.entropy_models.dither` (a stateless PRNG with a
+The dither `u` is shared through `tfnq.quantizers.universal` (a stateless PRNG with a
 fixed seed, quantized to `num_noise_levels` values, one coding table per channel and
 level). `dither=False` is the same model with a single level, whose offset is 0:
 plain rounding coded with `P(k) = p_{Y+U}(k)` -- the UN+Q baseline -- so the
@@ -20,7 +20,6 @@ public ops only.
 """
 
 import tensorflow as tf
-import tensorflow_compression as tfc
 
 from tfnq.entropy_models import tables as tables_lib
 from tfnq.entropy_models.base import UniversalEntropyModel
@@ -43,7 +42,7 @@ class UniversalBatchedEntropyModel(UniversalEntropyModel):
     def __init__(self, prior, coding_rank, dither=True, compression=False,
                  expected_grads=False, num_noise_levels=15, tail_mass=2**-8,
                  range_coder_precision=12, coder=None, bottleneck_dtype=tf.float32,
-                 tables=None):
+                 tables=None, quantizer=None):
         """Initializer.
 
         Args:
@@ -63,10 +62,13 @@ class UniversalBatchedEntropyModel(UniversalEntropyModel):
             instead of building them (`compression` must be True): tables computed
             on another machine may differ in the last bits of a few entries, so a
             re-exported model must keep the ones its files were made with.
+          quantizer: A `tfnq.quantizers.ScalarQuantizer` (then `dither` and
+            `num_noise_levels` are not used).
         """
         if prior.event_shape.rank:
             raise ValueError("prior must be a (batch of) scalar distribution(s)")
         super().__init__(coding_rank, dither=dither, num_noise_levels=num_noise_levels,
+                         quantizer=quantizer,
                          compression=compression, expected_grads=expected_grads,
                          tail_mass=tail_mass, range_coder_precision=range_coder_precision,
                          coder=coder, bottleneck_dtype=bottleneck_dtype)
@@ -121,12 +123,12 @@ class UniversalBatchedEntropyModel(UniversalEntropyModel):
         """
         bottleneck = tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype)
         if training:
-            log_probs, perturbed = tfc.perturb_and_apply(
+            log_probs, perturbed = self.quantizer.perturb_and_apply(
                 self._log_prob, bottleneck, expected_grads=self.expected_grads)
         else:
             _, offset = self._table_indexes_and_offset(
                 self._broadcast_shape(tf.shape(bottleneck)))
-            perturbed = tf.round(bottleneck - offset) + offset
+            perturbed = self.quantizer.quantize(bottleneck, offset)
             log_probs = self._log_prob(perturbed)
         return perturbed, self._bits(log_probs)
 
@@ -135,7 +137,7 @@ class UniversalBatchedEntropyModel(UniversalEntropyModel):
         """The values the decoder will reconstruct: `round(y - u) + u`."""
         bottleneck = tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype)
         _, offset = self._table_indexes_and_offset(self._broadcast_shape(tf.shape(bottleneck)))
-        return tf.round(bottleneck - offset) + offset
+        return self.quantizer.quantize(bottleneck, offset)
 
     @tf.Module.with_name_scope
     def compress(self, bottleneck):
@@ -144,7 +146,7 @@ class UniversalBatchedEntropyModel(UniversalEntropyModel):
         bottleneck = tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype)
         indexes, offset = self._table_indexes_and_offset(
             self._broadcast_shape(tf.shape(bottleneck)))
-        symbols = tf.cast(tf.round(bottleneck - offset), tf.int32)
+        symbols = self.quantizer.to_symbols(bottleneck, offset)
         return self._encode(symbols, tf.broadcast_to(indexes, tf.shape(symbols)))
 
     @tf.Module.with_name_scope
@@ -170,7 +172,7 @@ class UniversalBatchedEntropyModel(UniversalEntropyModel):
             [tf.shape(strings), broadcast_shape, self.prior_shape_tensor], 0)
         indexes, offset = self._table_indexes_and_offset(broadcast_shape)
         symbols = self._decode(strings, tf.broadcast_to(indexes, output_shape))
-        return tf.cast(symbols, self.bottleneck_dtype) + offset
+        return self.quantizer.from_symbols(symbols, offset, self.bottleneck_dtype)
 
     def get_config(self):
         """Hyperparameters (the prior itself is owned and serialized by the model)."""

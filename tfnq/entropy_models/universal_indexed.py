@@ -11,7 +11,7 @@ decoder forms `K + u`, and `K` is coded with `P(K = k | u, i) = p_i(k + u)` wher
 `p_i` is the density of `Y + U` for index `i`.
 
 The dither is shared as in `UniversalBatchedEntropyModel`
-(`tfnq.entropy_models.dither`: one coding table per index and noise level), and the
+(`tfnq.quantizers.universal`: one coding table per index and noise level), and the
 model computes what tensorflow-compression's `UniversalIndexedEntropyModel` computes,
 on tfc's public ops only, with these differences:
 
@@ -53,7 +53,8 @@ class UniversalIndexedEntropyModel(UniversalEntropyModel):
     def __init__(self, prior_fn, index_ranges, parameter_fns, coding_rank, dither=True,
                  compression=False, expected_grads=False, num_noise_levels=15,
                  tail_mass=2**-8, range_coder_precision=12, coder=None,
-                 bottleneck_dtype=tf.float32, prior_dtype=tf.float32, tables=None):
+                 bottleneck_dtype=tf.float32, prior_dtype=tf.float32, tables=None,
+                 quantizer=None):
         """Initializer.
 
         Args:
@@ -76,12 +77,15 @@ class UniversalIndexedEntropyModel(UniversalEntropyModel):
             instead of building them (`compression` must be True): tables computed
             on another machine may differ in the last bits of a few entries, so a
             re-exported model must keep the ones its files were made with.
+          quantizer: A `tfnq.quantizers.ScalarQuantizer` (then `dither` and
+            `num_noise_levels` are not used).
         """
         if coding_rank <= 0:
             raise ValueError("coding_rank must be larger than 0")
         if not callable(prior_fn):
             raise TypeError("prior_fn must be a class or factory function")
         super().__init__(coding_rank, dither=dither, num_noise_levels=num_noise_levels,
+                         quantizer=quantizer,
                          compression=compression, expected_grads=expected_grads,
                          tail_mass=tail_mass, range_coder_precision=range_coder_precision,
                          coder=coder, bottleneck_dtype=bottleneck_dtype)
@@ -173,12 +177,12 @@ class UniversalIndexedEntropyModel(UniversalEntropyModel):
                 prior = self._make_prior(indexes)
                 return prior.log_prob(tf.cast(values, prior.dtype))
 
-            log_probs, values = tfc.perturb_and_apply(
+            log_probs, values = self.quantizer.perturb_and_apply(
                 log_prob_fn, bottleneck, self._clip_indexes(indexes),
                 expected_grads=self.expected_grads)
         else:
             _, offset = self._coding_indexes(indexes)
-            values = tf.round(bottleneck - offset) + offset
+            values = self.quantizer.quantize(bottleneck, offset)
             prior = self._make_prior(self._clip_indexes(tf.round(indexes)))
             log_probs = prior.log_prob(tf.cast(values, prior.dtype))
         return self._uncenter(values, loc), self._bits(log_probs)
@@ -189,7 +193,7 @@ class UniversalIndexedEntropyModel(UniversalEntropyModel):
         bottleneck = self._center(
             tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype), loc)
         _, offset = self._coding_indexes(indexes)
-        return self._uncenter(tf.round(bottleneck - offset) + offset, loc)
+        return self._uncenter(self.quantizer.quantize(bottleneck, offset), loc)
 
     @tf.Module.with_name_scope
     def compress(self, bottleneck, indexes, loc=None):
@@ -198,7 +202,7 @@ class UniversalIndexedEntropyModel(UniversalEntropyModel):
         bottleneck = self._center(
             tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype), loc)
         rows, offset = self._coding_indexes(indexes)
-        return self._encode(tf.cast(tf.round(bottleneck - offset), tf.int32), rows)
+        return self._encode(self.quantizer.to_symbols(bottleneck, offset), rows)
 
     @tf.Module.with_name_scope
     def decompress(self, strings, indexes, loc=None):
@@ -210,7 +214,8 @@ class UniversalIndexedEntropyModel(UniversalEntropyModel):
         self._check_compression()
         strings = tf.convert_to_tensor(strings, dtype=tf.string)
         rows, offset = self._coding_indexes(indexes)
-        values = tf.cast(self._decode(strings, rows), self.bottleneck_dtype) + offset
+        values = self.quantizer.from_symbols(self._decode(strings, rows), offset,
+                                             self.bottleneck_dtype)
         return self._uncenter(values, loc)
 
     def get_config(self):

@@ -1,8 +1,8 @@
 """Codecs: training step and exported compress/decompress."""
 
+from tfnq.models.base import CompressionModel
 from tfnq.models.hyperprior import MeanScaleHyperprior
 from tfnq.models.linear import LinearCodec
-from tfnq.models.modes import MODES, Mode, get_mode
 from tfnq.models.variable_rate import VariableRateHyperprior
 
 # Architecture name (as stored in exported metadata) -> model class.
@@ -14,10 +14,8 @@ ARCHITECTURES = {
 
 __all__ = [
     "ARCHITECTURES",
+    "CompressionModel",
     "LinearCodec",
-    "MODES",
     "MeanScaleHyperprior",
-    "Mode",
     "VariableRateHyperprior",
-    "get_mode",
 ]

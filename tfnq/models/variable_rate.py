@@ -34,7 +34,6 @@ import math
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfnq import distributions
 from tfnq.models.hyperprior import MeanScaleHyperprior
 
 __all__ = ["VariableRateHyperprior"]
@@ -76,8 +75,7 @@ class VariableRateHyperprior(MeanScaleHyperprior):
             if r:
                 base = tfc.DeepFactorized(batch_shape=[n], name=f"hyper_prior_{r}")
                 self.hyper_base_priors.append(base)
-                self.hyper_priors.append(
-                    distributions.noisy_density(base, self.alpha if self.soft_round else None))
+                self.hyper_priors.append(self.latent_codec.channel.density(base))
             log_gain = 0.5 * math.log(lmbda / self.reference_lambda)
             self.log_latent_gains.append(
                 tf.Variable(tf.fill([m], log_gain), name=f"log_latent_gain_{r}"))
