@@ -15,8 +15,9 @@ Regenerate only when a change of the bitstream is intended, and say why in the c
 `--check_reexport` writes nothing: it restores every shipped model's weights and coding
 tables into today's code (`tfnq.export.restore_model`, `read_tables`), builds the
 servable an export would save, and reports per model whether it has the shipped
-fingerprint, makes the golden file byte for byte and decodes it to the golden image
-(exit status 1 if one does not): a refactor of the models must pass this before
+fingerprint, makes the golden file's payload byte for byte (today's exports write
+container format 2, the shipped ones wrote 1) and decodes the golden file to the
+golden image (exit status 1 if one does not): a refactor of the models must pass this before
 the shipped models are re-exported with it.
 """
 
@@ -90,7 +91,7 @@ def check_reexport(models, names, manifest, image):
     """Today's code with each shipped model's weights and tables, against its golden file."""
     import numpy as np
 
-    from tfnq import export
+    from tfnq import bitstream, bitstream_v2, export
     failed = False
     for name in names:
         info = models[name]
@@ -105,13 +106,15 @@ def check_reexport(models, names, manifest, image):
             golden = f.read()
         data = servable.compress(image).numpy()
         same_fingerprint = f"{servable.fingerprint:08x}" == info["fingerprint"]
-        same_file = data == golden
+        unpack = bitstream.unpack if golden[4] == 1 else bitstream_v2.unpack
+        same_file = [s.numpy() for s in bitstream_v2.unpack(data, model.num_sections).sections
+                     ] == [s.numpy() for s in unpack(golden, model.num_sections).sections]
         decoded = servable.decompress(golden).numpy() if same_fingerprint else None
         same_decode = decoded is not None and (
             sha256(decoded.tobytes()) == manifest[name]["decoded_sha256"])
         ok = same_fingerprint and same_file and same_decode
         failed |= not ok
-        print(f"{name}: fingerprint {'same' if same_fingerprint else 'CHANGED'}, file "
+        print(f"{name}: fingerprint {'same' if same_fingerprint else 'CHANGED'}, payload "
               f"{'same' if same_file else 'DIFFERS'}, decode "
               f"{'same' if same_decode else 'DIFFERS' if decoded is not None else 'n/a'}")
     return 1 if failed else 0

@@ -10,7 +10,7 @@ import pytest
 from conftest import OTHER, UNQ, UNUQ, random_image
 from PIL import Image
 
-from tfnq import bitstream, cli, image_io
+from tfnq import bitstream, bitstream_v2, cli, image_io
 
 CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), "tfnq")
 
@@ -160,12 +160,12 @@ def test_info(models_env, codecs, tfnq_file, capsys):
     assert set(info) == INFO_FIELDS
     assert info["file"] == str(tfnq_file)
     assert info["size_bytes"] == size
-    assert info["format_version"] == bitstream.FORMAT_VERSION
+    assert info["format_version"] == bitstream_v2.FORMAT_VERSION
     assert info["mode"] == "UN+Q"
     assert info["fingerprint"] == codecs[UNQ].metadata["fingerprint"]
     assert info["model"] == UNQ
     assert (info["height"], info["width"]) == (17, 33)
-    assert info["sections"] == [size - 27]
+    assert info["sections"] == [size - 17]  # Header of version 2: 17 bytes for 17x33.
     assert info["bpp"] == pytest.approx(8 * size / (17 * 33))
     assert info["intact"] is True
 

@@ -69,7 +69,29 @@ def test_the_quantizer_comes_from_the_configuration():
     assert model.prepare_coding(three)[0].quantizer.num_levels == 3
 
 
-def test_a_version_1_export_needs_a_preset(tmp_path):
+def test_stages_a_model_does_not_have_are_refused():
     custom = coding_config.PRESETS["UN+UQ"].replace(inference="sga")
-    with pytest.raises(tfnq.CodecError, match="no mode id"):
-        tfnq.export.ServableCodec(tfnq.LinearCodec(init="jpeg"), custom)
+    with pytest.raises(ValueError, match="no inference 'sga'"):
+        tfnq.LinearCodec(init="jpeg").prepare_coding(custom)
+
+
+def test_a_configuration_of_ones_own_exports_and_codes(tmp_path):
+    """Three dither levels: a configuration, not a preset; format version 2 only."""
+    import numpy as np
+
+    from tfnq import bitstream_v2, export
+    model = tfnq.LinearCodec(init="jpeg")
+    three = coding_config.PRESETS["UN+UQ"].replace(
+        quantizer=(("name", "universal"), ("num_levels", 3)))
+    path = export.export_model(model, three, str(tmp_path / "three"))
+    preset = export.export_model(model, "UN+UQ", str(tmp_path / "preset"))
+    codec, other = tfnq.load(path), tfnq.load(preset)
+    assert codec.metadata["coding_config"]["quantizer"] == {"name": "universal",
+                                                            "num_levels": 3}
+    assert codec.metadata["fingerprint"] != other.metadata["fingerprint"]
+    image = np.random.default_rng(0).integers(0, 256, [24, 40, 3], dtype=np.uint8)
+    data = codec.compress(image)
+    assert data[4] == bitstream_v2.FORMAT_VERSION
+    np.testing.assert_array_equal(codec.decompress(data), codec.reconstruct(image))
+    with pytest.raises(tfnq.CodecError, match="another model"):
+        other.decompress(data)

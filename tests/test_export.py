@@ -18,9 +18,11 @@ from conftest import (
 )
 
 import tfnq
-from tfnq import bitstream, coding_config, export
+from tfnq import bitstream, bitstream_v2, coding_config, export
 
-CONTAINER_OVERHEAD = bitstream.HEADER_SIZE + 1 + 4  # Header, section count, one length.
+# Format version 2, one section, a 256x256 image: 13 fixed bytes, two 2-byte sides, the
+# count, the end of the fields.
+CONTAINER_OVERHEAD = 13 + 2 + 2 + 1 + 1
 
 
 def _flip(data, position):
@@ -235,14 +237,15 @@ def test_round_trip_sample_and_container(codecs, mode):
 
     header = bitstream.parse_header(data)
     assert data[:4] == bitstream.MAGIC
-    assert header["version"] == bitstream.FORMAT_VERSION
-    assert header["mode"] == coding_config.PRESETS[mode].id
+    assert header["version"] == bitstream_v2.FORMAT_VERSION == 2
+    assert "mode" not in header  # The fingerprint covers the coding configuration.
     assert header["fingerprint"] == int(codec.metadata["fingerprint"], 16)
     assert (header["height"], header["width"]) == (256, 256)
     assert header["num_sections"] == 1
     assert header["checksum_ok"] and header["size_ok"]
     assert len(data) == CONTAINER_OVERHEAD + sum(header["section_lengths"])
-    payload_bits = (len(data) - 27) * 8
+    assert header["header_bytes"] == CONTAINER_OVERHEAD
+    payload_bits = (len(data) - CONTAINER_OVERHEAD) * 8
     estimate = codec.estimate_bits(image)
     assert abs(payload_bits - estimate) <= 0.01 * estimate + 32, (payload_bits, estimate)
 
@@ -252,7 +255,7 @@ def test_loaded_codec_matches_in_memory_model(exported, codecs):
     model = exported.use(UNUQ)
     np.testing.assert_array_equal(
         codecs[UNUQ].reconstruct(image), model.reconstruct_image(image).numpy())
-    section = bitstream.unpack(codecs[UNUQ].compress(image), 1).sections[0]
+    section = bitstream_v2.unpack(codecs[UNUQ].compress(image), 1).sections[0]
     assert section.numpy() == model.compress_image(image)[0].numpy()
 
 
@@ -319,8 +322,14 @@ def test_decompress_file_of_other_mode_same_weights(codecs):
     assert "fingerprint mismatch" in message or "mode" in message
 
 
-def _forge(codec, height, width, payload, mode_id=None):
+def _forge(codec, height, width, payload):
     """A file with a valid checksum for `codec`'s model, but made-up contents."""
+    return bitstream_v2.pack(int(codec.metadata["fingerprint"], 16), height, width,
+                             [payload]).numpy()
+
+
+def _forge_v1(codec, height, width, payload, mode_id=None):
+    """The same in format version 1 (with the mode id of the model's preset)."""
     mode_id = coding_config.PRESETS[codec.mode].id if mode_id is None else mode_id
     return bitstream.pack(mode_id, int(codec.metadata["fingerprint"], 16), height, width,
                           [payload]).numpy()
@@ -328,13 +337,26 @@ def _forge(codec, height, width, payload, mode_id=None):
 
 def test_decompress_forged_sizes(codecs, good_file):
     codec = codecs[UNUQ]
-    payload = bitstream.unpack(good_file, 1).sections[0].numpy()
-    assert "empty image" in _decompress_error(codec, _forge(codec, 0, 33, payload))
-    assert "empty image" in _decompress_error(codec, _forge(codec, 17, 0, payload))
-    assert "large" in _decompress_error(codec, _forge(codec, export.MAX_SIDE + 1, 1, payload))
-    assert "mode" in _decompress_error(codec, _forge(codec, 17, 33, payload, mode_id=1))
+    payload = bitstream_v2.unpack(good_file, 1).sections[0].numpy()
+    assert "empty image" in _decompress_error(codec, _forge_v1(codec, 0, 33, payload))
+    assert "empty image" in _decompress_error(codec, _forge_v1(codec, 17, 0, payload))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image size"):
+        _forge(codec, 0, 33, payload)  # Version 2 stores sides minus one: never empty.
+    for forge in (_forge, _forge_v1):
+        assert "large" in _decompress_error(codec, forge(codec, export.MAX_SIDE + 1, 1, payload))
+    assert "mode" in _decompress_error(codec, _forge_v1(codec, 17, 33, payload, mode_id=1))
     # The genuine payload in a forged but consistent header decodes.
     assert codec.decompress(_forge(codec, 17, 33, payload)).shape == (17, 33, 3)
+
+
+def test_version_1_files_of_the_model_decode_the_same(codecs, good_file):
+    """Files of an earlier export of the same model (format version 1) still decode."""
+    codec = codecs[UNUQ]
+    payload = bitstream_v2.unpack(good_file, 1).sections[0].numpy()
+    old = _forge_v1(codec, 17, 33, payload)
+    assert old[4] == 1 and len(old) == len(good_file) + 10  # Version 1: 10 bytes more.
+    np.testing.assert_array_equal(codec.decompress(old), codec.decompress(good_file))
+    assert "format version 3" in _decompress_error(codec, old[:4] + b"\x03" + old[5:])
 
 
 def test_decompress_forged_payload_never_crashes(codecs):
@@ -398,4 +420,9 @@ def test_restore_model_of_an_earlier_export_format(tmp_path):
     image = sample_crop(48)
     original, again = tfnq.load(shipped), tfnq.load(path)
     np.testing.assert_array_equal(again.reconstruct(image), original.reconstruct(image))
-    assert len(again.compress(image)) == len(original.compress(image))
+    old, new = original.compress(image), again.compress(image)
+    # The same payload in format version 2 (10 bytes less header for a 48x48 crop),
+    # and the re-export reads the shipped model's version-1 file.
+    assert bitstream_v2.unpack(new, 1).sections[0] == bitstream.unpack(old, 1).sections[0]
+    assert len(new) == len(old) - 10
+    np.testing.assert_array_equal(again.decompress(old), original.decompress(old))

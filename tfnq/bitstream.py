@@ -373,6 +373,8 @@ def unpack(bitstring, num_sections, expected_fingerprint=None, expected_modes=No
 def parse_header(bitstring):
     """Reads the header of a tfnq file into Python values, for display (eager only).
 
+    A version-2 file is read by `tfnq.bitstream_v2.parse_header` (no `mode`; `fields`).
+
     Does not validate beyond what is needed to read the header: a damaged file is
     reported through the `*_ok` entries rather than by raising.
 
@@ -398,6 +400,9 @@ def parse_header(bitstring):
         raise ValueError("tfnq: not a tfnq file (too short)")
     if data[_OFFSET["magic"]:_OFFSET["magic"] + _SIZE["magic"]] != MAGIC:
         raise ValueError("tfnq: not a tfnq file (bad magic)")
+    if data[_OFFSET["version"]] == 2:
+        from tfnq import bitstream_v2
+        return bitstream_v2.parse_header(data)
 
     def read(offset, size):
         return int.from_bytes(data[offset:offset + size], "big")

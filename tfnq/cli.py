@@ -103,14 +103,18 @@ def _read_file(path):
 
 
 def _cmd_info(args):
-    from tfnq import bitstream, coding_config, registry
+    from tfnq import bitstream, coding_config, export, registry
     data = _read_file(args.input)
     try:
         header = bitstream.parse_header(data)
     except ValueError as e:
         raise _Fail(str(e)) from None
-    mode = {m.id: m.name for m in coding_config.PRESETS.values()}.get(header["mode"], "unknown")
     path = registry.find_by_fingerprint(header["fingerprint"])
+    if "mode" in header:  # Format version 1: the mode id of a preset.
+        mode = {m.id: m.name for m in coding_config.PRESETS.values()}.get(header["mode"],
+                                                                          "unknown")
+    else:  # Version 2: the model's coding configuration (the fingerprint covers it).
+        mode = export.read_metadata(path).get("mode") if path else "unknown"
     info = dict(
         file=args.input, size_bytes=len(data), format_version=header["version"],
         mode=mode, fingerprint=f"{header['fingerprint']:08x}",

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
 
-from tfnq import bitstream, coding_config, models
+from tfnq import bitstream, bitstream_v2, coding_config, models
 
 __all__ = [
     "Codec",
@@ -188,9 +188,6 @@ class ServableCodec(tf.Module):
     def __init__(self, model, mode, coder=None, rate=None, tables=None):
         super().__init__(name="tfnq_codec")
         self.mode = coding_config.get_coding_config(mode)
-        if not self.mode.id:
-            raise CodecError(f"tfnq: the coding configuration {self.mode.label} has no mode id "
-                             "in format version 1; export it as a preset")
         args = {} if rate is None else dict(rate=rate)
         if tables is not None:
             args["tables"] = tables
@@ -225,15 +222,32 @@ class ServableCodec(tf.Module):
         ]
         with tf.control_dependencies(checks):
             sections = self.model.compress_image(image)
-        return bitstream.pack(self._mode_id, self._fingerprint, shape[0], shape[1], sections)
+        return bitstream_v2.pack(self._fingerprint, shape[0], shape[1], sections)
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
     def decompress(self, bitstring):
-        """One tfnq file -> uint8 `[H, W, 3]` image."""
-        header = bitstream.unpack(
-            bitstring, self.model.num_sections, expected_fingerprint=self._fingerprint,
-            expected_modes=[self.mode.id])
-        size = tf.cast(tf.stack([header.height, header.width]), tf.int64)
+        """One tfnq file (format version 2, or 1 for a preset) -> uint8 `[H, W, 3]` image."""
+        num_sections = self.model.num_sections
+
+        def version_2():
+            header = bitstream_v2.unpack(bitstring, num_sections,
+                                         expected_fingerprint=self._fingerprint)
+            return [header.height, header.width] + header.sections
+
+        def version_1():  # Files of an earlier export of this model in its preset.
+            header = bitstream.unpack(bitstring, num_sections,
+                                      expected_fingerprint=self._fingerprint,
+                                      expected_modes=[self.mode.id])
+            return [header.height, header.width] + header.sections
+
+        if self.mode.id:
+            version = tf.strings.substr(tf.strings.join([bitstring, b"\0" * 5]), 4, 1)
+            is_version_1 = tf.equal(version, b"\x01")
+            parsed = tf.cond(is_version_1, version_1, version_2)
+        else:
+            parsed = version_2()
+        height, width, sections = parsed[0], parsed[1], parsed[2:]
+        size = tf.cast(tf.stack([height, width]), tf.int64)
         checks = [
             tf.debugging.assert_positive(size, message="tfnq: the file declares an empty image"),
             tf.debugging.assert_less_equal(
@@ -245,7 +259,7 @@ class ServableCodec(tf.Module):
         ]
         with tf.control_dependencies(checks):
             size = tf.cast(size, tf.int32)
-        return self.model.decompress_image(header.sections, size[0], size[1])
+        return self.model.decompress_image(sections, size[0], size[1])
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def reconstruct(self, image):

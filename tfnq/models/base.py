@@ -34,6 +34,8 @@ class CompressionModel(tf.keras.Model):
     latent_stride = 1
     # Version of the exported arithmetic (part of the fingerprint, `tfnq.export`).
     numerics = 1
+    # The encode-time inference and decoder refinement a coding configuration may name.
+    supported_stages = {"inference": ("none",), "refinement": ("none",)}
 
     def analyze(self, x):
         """Latents of a float32 batch `[B, H, W, 3]` in 0-255."""
@@ -127,6 +129,11 @@ class CompressionModel(tf.keras.Model):
             raise ValueError(
                 f"Mode {config.label} needs a model trained "
                 f"{'with' if config.soft_round else 'without'} soft rounding.")
+        for stage in ("inference", "refinement"):
+            if getattr(config, stage) not in self.supported_stages[stage]:
+                raise ValueError(f"{type(self).__name__} has no {stage} "
+                                 f"{getattr(config, stage)!r} (it has "
+                                 f"{sorted(self.supported_stages[stage])})")
         return config
 
     def prepare_coding(self, mode, coder=None, rate=None, tables=None):
