@@ -28,7 +28,7 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 from tfnq import export, image_io, registry  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "hyperprior-0.013-un-q", "Hyperprior model name or path.")
+flags.DEFINE_string("model", "hyperprior-0.0105-un-q", "Hyperprior model name or path.")
 flags.DEFINE_integer("repeats", 20, "Profiled runs per operation.")
 flags.DEFINE_integer("top", 25, "Op types to print per operation.")
 flags.DEFINE_enum("reference_kernels", "tfnq", ["tfc", "tfnq"],
