@@ -344,7 +344,7 @@ def parse_header(data):
     info = dict(magic_ok=data[:4] == v1.MAGIC, version=data[4], version_ok=data[4] == 2,
                 fingerprint=int.from_bytes(data[5:9], "big"),
                 checksum=int.from_bytes(data[9:13], "big"))
-    position, numbers = FIXED_SIZE, []
+    position = FIXED_SIZE
 
     def varint():
         nonlocal position

@@ -163,7 +163,7 @@ class MeanScaleHyperpriorLatentCodec(LatentCodec):
         w_hat = hyper_coding.decompress(sections[0][None], latent_shape // self.hyper_stride)
         mean, index = self._decoder_parameters(w_hat, gains)
         z = coding.decompress(sections[1][None], index)
-        return _scaled(self.channel.decode(z), gains and gains.latent_inverse) + mean
+        return self._latents_hat(z, z, mean, gains)
 
     def quantize(self, latents):
         self._check_prepared()
@@ -173,5 +173,4 @@ class MeanScaleHyperpriorLatentCodec(LatentCodec):
         w_hat, hyper_bits = hyper_coding(v, training=False)
         mean, index = self._decoder_parameters(w_hat, gains)
         z, bits = coding(self._residual(latents, mean, gains), index, training=False)
-        return _scaled(self.channel.decode(z), gains and gains.latent_inverse) + mean, (
-            hyper_bits + bits)
+        return self._latents_hat(z, z, mean, gains), hyper_bits + bits
