@@ -27,6 +27,8 @@ setuptools.setup(
         "bjontegaard>=1.3,<2",
         "matplotlib>=3.8",
         "tqdm",
+        # ANS, the stack coder (tfnq.coders.AnsCoder) for bits-back coding.
+        "constriction>=0.4,<0.6",
     ],
     extras_require={
         "test": ["hypothesis>=6.80", "pytest", "pytest-xdist", "ruff"],

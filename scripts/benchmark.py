@@ -37,7 +37,7 @@ def main(argv):
     del argv
     import tensorflow as tf
 
-    from tfnq import bitstream, export, image_io, registry
+    from tfnq import bitstream, client, image_io, registry
 
     image = image_io.sample_image((FLAGS.width, FLAGS.height))
     h, w = image.shape[:2]
@@ -46,7 +46,7 @@ def main(argv):
     print("| model | mode | encode (ms) | decode (ms) | file bits | estimated bits "
           "| file / estimate | container bytes |\n|---|---|---|---|---|---|---|---|")
     for name in FLAGS.models or [None]:
-        codec = export.load(registry.resolve(name))
+        codec = client.load(registry.resolve(name))
         enc, data = _median_time(codec.compress, image, FLAGS.repeats)
         dec, _ = _median_time(codec.decompress, data, FLAGS.repeats)
         estimate = codec.estimate_bits(image)

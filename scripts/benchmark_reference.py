@@ -5,7 +5,7 @@
 
 For each tfnq mean-scale hyperprior (`--models`; without it, untrained models of
 `--num_filters`/`--num_latents` exported in all three modes), the script builds the
-reference of `scripts/tfc_reference.py` -- the same transforms with the same weights,
+reference of `tfnq.evaluation.tfc_reference` -- the same transforms with the same weights,
 coded the way tensorflow-compression's `bmshj2018` example does it (plain rounding,
 `tfc.ContinuousBatchedEntropyModel` + `tfc.LocationScaleIndexedEntropyModel`) --
 exports it with `tf.saved_model.save`, loads both SavedModels and times, in one
@@ -48,15 +48,17 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see the docstring)
-import tfc_reference  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 import tfnq  # noqa: E402
-from tfnq import export, image_io, registry  # noqa: E402
+from tfnq import client, export, image_io, registry  # noqa: E402
+from tfnq.evaluation import (
+    metrics,
+    tfc_reference,  # noqa: E402
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None,
@@ -125,7 +127,7 @@ def compare(codec, reference, image, repeats):
     result = {f"{k}_{op}": 1000 * float(np.median(v)) for (k, op), v in times.items()}
     for k, c in sides.items():
         result[f"{k}_bytes"] = len(data[k])
-        result[f"{k}_psnr"] = image_io.psnr(image, decoded[k])
+        result[f"{k}_psnr"] = metrics.psnr(image, decoded[k])
         result[f"{k}_exact"] = bool(np.array_equal(decoded[k], c.reconstruct(image)))
     result["differing"] = int(np.count_nonzero(decoded["tfnq"] != decoded["ref"]))
     return result
@@ -168,7 +170,7 @@ def main(argv):
         print(HEADER, flush=True)
         failed, notes = False, []
         for i, path in enumerate(paths):
-            codec = export.load(path)
+            codec = client.load(path)
             if codec.metadata.get("architecture") != "hyperprior":
                 print(f"| {codec.name} | {codec.mode} | not a hyperprior: skipped |", flush=True)
                 continue

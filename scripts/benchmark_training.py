@@ -7,7 +7,7 @@ process-wide in TensorFlow), on synthetic batches of `--batch_size` random
 `--patch_size` crops, timing `--steps` steps after `--warmup` steps. Configurations:
 
 * `tfc`: the same model coded the way tfc's `bmshj2018` example trains
-  (`scripts/tfc_reference.py`: `ContinuousBatchedEntropyModel` +
+  (`tfnq.evaluation.tfc_reference`: `ContinuousBatchedEntropyModel` +
   `LocationScaleIndexedEntropyModel`, one Adam, `tf.function` step);
 * `tfnq`: `tfnq.training.Trainer` with `MeanScaleHyperprior` in mode UN;
 * `tfnq-sr-e`: the same in mode UN+UQ+SR+E (soft rounding, expected gradients);
@@ -91,8 +91,7 @@ def _tfnq_step(soft_round, jit):
 
 
 def _tfc_step(jit):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import tfc_reference
+    from tfnq.evaluation import tfc_reference
     return _plain_step(
         tfc_reference.TFCReferenceHyperprior(FLAGS.num_filters, FLAGS.num_latents), jit)
 

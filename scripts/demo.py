@@ -22,12 +22,13 @@ flags.DEFINE_string("image", None, "Image to use (default: the packaged sample p
 
 def main(argv):
     del argv
-    from tfnq import export, image_io, registry
+    from tfnq import atomic_write, client, image_io, registry
+    from tfnq.evaluation import metrics
 
     path = FLAGS.image or image_io.sample_image_path()
     image = image_io.read_image(path)
     t = time.perf_counter()
-    codec = export.load(registry.resolve(FLAGS.model))
+    codec = client.load(registry.resolve(FLAGS.model))
     load_time = time.perf_counter() - t
     codec.compress(image[:8, :8])  # Trace once so that timings below are steady-state.
     t = time.perf_counter()
@@ -35,7 +36,7 @@ def main(argv):
     encode_time = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "sample.tfnq")
-        image_io.write_bytes_atomic(out, data)
+        atomic_write.write_bytes_atomic(out, data)
         with open(out, "rb") as f:
             data = f.read()
     t = time.perf_counter()
@@ -46,7 +47,7 @@ def main(argv):
     print(f"image        {os.path.basename(path)} ({w}x{h})")
     print(f"model        {codec.name} ({codec.mode}, {codec.metadata['architecture']})")
     print(f"size         {len(data)} bytes = {8 * len(data) / (h * w):.4f} bpp")
-    print(f"PSNR         {image_io.psnr(image, decoded):.2f} dB")
+    print(f"PSNR         {metrics.psnr(image, decoded):.2f} dB")
     print(f"encode       {encode_time * 1000:.1f} ms")
     print(f"decode       {decode_time * 1000:.1f} ms")
     print(f"model load   {load_time:.2f} s")

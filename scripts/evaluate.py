@@ -106,23 +106,23 @@ def _anchors():
 
 def _model_metadata(name):
     """(path, metadata) of a model, without loading it."""
-    from tfnq import export, registry
+    from tfnq import layout, registry
     path = registry.resolve(name)
     try:
-        with open(os.path.join(path, export.METADATA_PATH)) as f:
+        with open(os.path.join(path, layout.METADATA_PATH)) as f:
             return path, json.load(f)
     except (OSError, ValueError) as e:
-        raise export.CodecError(f"tfnq: {path} is not a tfnq model ({e})") from None
+        raise layout.CodecError(f"tfnq: {path} is not a tfnq model ({e})") from None
 
 
 def _update_metadata(path, dataset, mean):
-    from tfnq import export, image_io
-    meta_path = os.path.join(path, export.METADATA_PATH)
+    from tfnq import atomic_write, layout
+    meta_path = os.path.join(path, layout.METADATA_PATH)
     with open(meta_path) as f:
         metadata = json.load(f)
     metadata["evaluation"] = dict(dataset=dataset, bpp=mean["bpp"], psnr=mean["psnr"],
                                   ms_ssim=mean["ms_ssim"], images=mean["images"])
-    image_io.write_bytes_atomic(
+    atomic_write.write_bytes_atomic(
         meta_path, (json.dumps(metadata, indent=2) + "\n").encode("utf-8"), force=True)
 
 
@@ -185,7 +185,7 @@ def run():
 
     codecs = classical.resolve_codecs(FLAGS.codecs)
     sweep = parse_qualities(FLAGS.qualities, codecs)
-    from tfnq import data, export  # TensorFlow is imported here, after the quick checks.
+    from tfnq import client, data  # TensorFlow is imported here, after the quick checks.
     models = [(name, *_model_metadata(name)) for name in FLAGS.models]
     merged = [results.load_results(path) for path in FLAGS.merge]
 
@@ -217,7 +217,7 @@ def run():
                 rows = [dict(reuse[item.key]) for item in images]
             else:
                 with _bar(len(images), name) as bar:
-                    codec = export.load(path)
+                    codec = client.load(path)
                     rows = runner.evaluate_tfnq(codec, images, reuse=reuse,
                                                 on_image=bar.update)
             entry = results.make_entry(name, "tfnq", results.tfnq_curve_label(metadata),

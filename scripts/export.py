@@ -14,9 +14,12 @@ weights of an exported model and exports it again, e.g. a shipped UN+Q model as
 UN+UQ (one trained noise model serves both); the training metadata is carried over.
 In the exported model's own mode (and rate) the export keeps its coding tables
 instead of building them again: tables built on another machine can differ in a few
-entries, and the files of the first export must still decode. A version-1 export
-(tfnq 0.1) gets a new fingerprint all the same: the fingerprint hashes other things
-since then.
+entries, and the files of the first export must still decode. Exports of tfnq 0.1
+hashed other things into their fingerprint (the tables of every mode the model had
+been prepared for), so a re-export computes another one; `--keep_fingerprint` gives
+the re-export the fingerprint of the export it comes from instead, so that its files
+still decode. Use it only where `scripts/make_golden.py --check_reexport` reports that
+the model, with the old fingerprint, decodes the golden file the same.
 """
 
 import json
@@ -31,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from tfnq import coding_config, export, models, registry  # noqa: E402
+from tfnq import coding_config, export, layout, models, registry  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint_dir", None, "Training checkpoint folder.")
@@ -40,6 +43,10 @@ flags.DEFINE_list("modes", None, "Modes to export (default: from a checkpoint, a
                   "model supports; from a model, its own).")
 flags.DEFINE_string("export_dir", None, "Where the model folders go.")
 flags.DEFINE_string("name", None, "Model name prefix (the mode is appended).")
+flags.DEFINE_integer("version", None, "Version folder (default: the training step, or for "
+                     "--from_model the version it has).")
+flags.DEFINE_bool("keep_fingerprint", False, "--from_model, own mode: keep the export's "
+                  "fingerprint (see the module docstring).")
 flags.mark_flags_as_required(["export_dir", "name"])
 flags.register_multi_flags_validator(
     ["checkpoint_dir", "from_model"], lambda f: (f["checkpoint_dir"] is None) != (
@@ -70,8 +77,8 @@ def _from_checkpoint():
 
 
 def _from_model():
-    path = export.version_dir(registry.resolve(FLAGS.from_model))
-    metadata = export.read_metadata(path)
+    path = layout.version_dir(registry.resolve(FLAGS.from_model))
+    metadata = layout.read_metadata(path)
     return export.restore_model(path), metadata
 
 
@@ -89,12 +96,19 @@ def _reexport(model, metadata):
     name = FLAGS.name
     if rate is not None:
         name = f"{name}-{model.lambdas[rate]:g}"
+    version = FLAGS.version if FLAGS.version is not None else os.path.basename(
+        metadata["path"])
     for mode in modes:
         tables = export.read_tables(metadata["path"]) if mode == own else None
+        fingerprint = (int(metadata["fingerprint"], 16)
+                       if FLAGS.keep_fingerprint and mode == own else None)
+        # Its own mode with its own tables decodes as the export did: same results.
+        extra = ({"evaluation": metadata["evaluation"]}
+                 if mode == own and "evaluation" in metadata else None)
         yield export.export_model(
             model, mode, os.path.join(FLAGS.export_dir, export.model_dir_name(name, mode)),
-            version=os.path.basename(metadata["path"]), training=training, rate=rate,
-            tables=tables)
+            version=version, training=training, rate=rate, tables=tables,
+            fingerprint=fingerprint, extra_metadata=extra)
 
 
 def main(argv):
@@ -104,6 +118,8 @@ def main(argv):
             paths = list(_reexport(*_from_model()))
         else:
             model, source = _from_checkpoint()
+            if FLAGS.version is not None:
+                source["version"] = FLAGS.version
             paths = export.export_trained(model, FLAGS.export_dir, FLAGS.name,
                                           modes=FLAGS.modes, **source)
     except ValueError as e:

@@ -17,7 +17,9 @@ tables into today's code (`tfnq.export.restore_model`, `read_tables`), builds th
 servable an export would save, and reports per model whether it has the shipped
 fingerprint, makes the golden file's payload byte for byte (today's exports write
 container format 2, the shipped ones wrote 1) and decodes the golden file to the
-golden image (exit status 1 if one does not): a refactor of the models must pass this before
+golden image (with the shipped fingerprint where today's differs: what
+`scripts/export.py --keep_fingerprint` would export; exit status 1 if one is not the
+same in all three): a refactor of the models must pass this before
 the shipped models are re-exported with it.
 """
 
@@ -58,7 +60,7 @@ def main(argv):
     import numpy as np
 
     import tfnq
-    from tfnq import image_io, registry
+    from tfnq import atomic_write, image_io, registry
     shipped = os.path.join(REPO, "saved_models")
     models = {m["name"]: m for m in registry.list_models(shipped)}
     names = FLAGS.models or sorted(models)
@@ -75,11 +77,15 @@ def main(argv):
         data = codec.compress(image)
         decoded = codec.decompress(data)
         np.testing.assert_array_equal(decoded, codec.reconstruct(image))
-        image_io.write_bytes_atomic(os.path.join(GOLDEN, f"{name}.tfnq"), data, force=True)
+        path = os.path.join(GOLDEN, f"{name}.tfnq")
+        earlier = _earlier_files(name, manifest.get(name, {}), path, data, codec)
+        atomic_write.write_bytes_atomic(path, data, force=True)
         image_io.write_png(os.path.join(GOLDEN, f"{name}.png"), decoded, force=True)
         manifest[name] = dict(fingerprint=models[name]["fingerprint"], crop=list(CROP),
                               bytes=len(data), file_sha256=sha256(data),
                               decoded_sha256=sha256(decoded.tobytes()))
+        if earlier:
+            manifest[name]["earlier_files"] = earlier
         print(f"{name}: {len(data)} bytes, decoded {manifest[name]['decoded_sha256'][:12]}")
     manifest = {k: manifest[k] for k in sorted(manifest) if k in models}
     with open(manifest_path, "w") as f:
@@ -87,15 +93,42 @@ def main(argv):
         f.write("\n")
 
 
+def _earlier_files(name, entry, path, data, codec):
+    """The golden files of earlier container versions this model must still read.
+
+    When a model is re-exported with a new container version (same weights, tables and
+    fingerprint), its previous golden file is kept as `<name>.v<N>.tfnq` if the new
+    export decodes it to the same image, and listed in the manifest, so the tests keep
+    checking that files of the earlier export still decode.
+    """
+    import numpy as np
+    earlier = list(entry.get("earlier_files", []))
+    if not os.path.exists(path):
+        return earlier
+    with open(path, "rb") as f:
+        old = f.read()
+    version = old[4] if len(old) > 4 else None
+    if old == data or version == data[4] or any(e["version"] == version for e in earlier):
+        return earlier
+    decoded = codec.decompress(old)
+    if sha256(np.asarray(decoded).tobytes()) != entry.get("decoded_sha256"):
+        raise SystemExit(f"{name}: the re-export decodes its earlier golden file "
+                         "differently")
+    kept = f"{name}.v{version}.tfnq"
+    os.replace(path, os.path.join(GOLDEN, kept))
+    earlier.append(dict(file=kept, version=version, file_sha256=sha256(old)))
+    return earlier
+
+
 def check_reexport(models, names, manifest, image):
     """Today's code with each shipped model's weights and tables, against its golden file."""
     import numpy as np
 
-    from tfnq import bitstream, bitstream_v2, export
+    from tfnq import bitstream, bitstream_v2, export, layout
     failed = False
     for name in names:
         info = models[name]
-        metadata = export.read_metadata(info["path"])
+        metadata = layout.read_metadata(info["path"])
         model = export.restore_model(info["path"])
         rate = (metadata.get("coding") or {}).get("rate")
         model(np.zeros([1, 64, 64, 3], np.float32), training=False,
@@ -109,14 +142,18 @@ def check_reexport(models, names, manifest, image):
         unpack = bitstream.unpack if golden[4] == 1 else bitstream_v2.unpack
         same_file = [s.numpy() for s in bitstream_v2.unpack(data, model.num_sections).sections
                      ] == [s.numpy() for s in unpack(golden, model.num_sections).sections]
-        decoded = servable.decompress(golden).numpy() if same_fingerprint else None
-        same_decode = decoded is not None and (
-            sha256(decoded.tobytes()) == manifest[name]["decoded_sha256"])
+        if not same_fingerprint:  # Would the shipped fingerprint, carried over, decode?
+            servable = export.ServableCodec(model, metadata["mode"], rate=rate,
+                                            tables=export.read_tables(info["path"]),
+                                            fingerprint=int(info["fingerprint"], 16))
+        decoded = servable.decompress(golden).numpy()
+        same_decode = sha256(decoded.tobytes()) == manifest[name]["decoded_sha256"]
         ok = same_fingerprint and same_file and same_decode
         failed |= not ok
+        carried = "" if same_fingerprint else " with the shipped fingerprint carried over"
         print(f"{name}: fingerprint {'same' if same_fingerprint else 'CHANGED'}, payload "
-              f"{'same' if same_file else 'DIFFERS'}, decode "
-              f"{'same' if same_decode else 'DIFFERS' if decoded is not None else 'n/a'}")
+              f"{'same' if same_file else 'DIFFERS'}, decode{carried} "
+              f"{'same' if same_decode else 'DIFFERS'}")
     return 1 if failed else 0
 
 

@@ -2,7 +2,7 @@
 
     python scripts/profile_ops.py [--model NAME_OR_PATH] [--repeats 20] [--top 25]
 
-Loads the tfnq SavedModel and the reference of `scripts/tfc_reference.py` built from
+Loads the tfnq SavedModel and the reference of `tfnq.evaluation.tfc_reference` built from
 the same weights (exported and loaded as a SavedModel, as `benchmark_reference.py`
 does), runs each side's compress and decompress of the packaged photo resized to
 768x512 under the TensorFlow profiler, and sums the host time of every executed op
@@ -18,14 +18,13 @@ import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)
-import tfc_reference  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
-from tfnq import export, image_io, registry  # noqa: E402
+from tfnq import client, image_io, registry  # noqa: E402
+from tfnq.evaluation import tfc_reference  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "hyperprior-0.0105-un-q", "Hyperprior model name or path.")
@@ -82,7 +81,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     image = image_io.sample_image((FLAGS.width, FLAGS.height))
     path = registry.resolve(FLAGS.model)
-    codec = export.load(path)
+    codec = client.load(path)
     with tempfile.TemporaryDirectory(prefix="tfnq-profile-ops-") as tmp:
         reference = tfc_reference.from_tfnq(tfc_reference.restore_tfnq_model(codec.path),
                                             kernels=FLAGS.reference_kernels)

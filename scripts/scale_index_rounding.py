@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)
 from absl import app, flags  # noqa: E402
 
-from tfnq import data, export, image_io, registry  # noqa: E402
+from tfnq import client, data, export, image_io, layout, registry  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Hyperprior model names or paths.")
@@ -58,12 +58,12 @@ def main(argv):
           f"truncated / rounded |{extra}\n|---|---|---|---|---|{'---|' * len(shifts)}")
     for name in FLAGS.models:
         path = registry.resolve(name)
-        mode = export.load(path).mode
+        mode = client.load(path).mode
         model = export.restore_model(path)
         model.prepare_coding(mode)
         rounded, truncated = _bpp(model, images, 0.0), _bpp(model, images, 0.5)
         ratios = "".join(f" {_bpp(model, images, s) / rounded:.4f} |" for s in shifts)
-        print(f"| {os.path.basename(os.path.dirname(export.version_dir(path)))} | {mode} | "
+        print(f"| {os.path.basename(os.path.dirname(layout.version_dir(path)))} | {mode} | "
               f"{rounded:.4f} | {truncated:.4f} | {truncated / rounded:.4f} |{ratios}",
               flush=True)
 

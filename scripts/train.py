@@ -35,7 +35,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 import tfnq  # noqa: E402
-from tfnq import coding_config, data, export, image_io, training  # noqa: E402
+from tfnq import atomic_write, coding_config, data, export, image_io, layout, training  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "linear", ["linear", "hyperprior", "variable_rate_hyperprior"],
@@ -324,9 +324,9 @@ def initialize_from(model, source):
     checkpoint = tf.train.latest_checkpoint(source) if os.path.isdir(source) else None
     if checkpoint is None:
         try:
-            metadata = export.read_metadata(source)
+            metadata = layout.read_metadata(source)
             architecture, config = metadata["architecture"], metadata["config"]
-        except export.CodecError as e:
+        except layout.CodecError as e:
             raise app.UsageError(f"--init_from: no checkpoint or tfnq export in {source} "
                                  f"({e})") from None
     else:
@@ -358,9 +358,9 @@ def resume_from_export(model, trainer, path):
     ramps their learning rates up again over --lr_ramp_steps from there.
     """
     try:
-        metadata = export.read_metadata(path)
+        metadata = layout.read_metadata(path)
         export.restore_weights(model, path)
-    except export.CodecError as e:
+    except layout.CodecError as e:
         raise app.UsageError(f"--resume_from: {e}") from None
     info = metadata.get("training", {})
     step = int(info.get("steps") or 0)
@@ -450,8 +450,8 @@ class Curve:
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, exist_ok=True)
         if how == "w":  # Rewritten whole, atomically.
-            image_io.write_bytes_atomic(self.path, _csv_text(rows, header=True).encode(),
-                                        force=True)
+            atomic_write.write_bytes_atomic(
+                self.path, _csv_text(rows, header=True).encode(), force=True)
             return
         with open(self.path, "a", newline="") as f:
             f.write(_csv_text(rows, header=False))

@@ -122,11 +122,11 @@ def exported(tmp_path_factory):
 @pytest.fixture(scope="session")
 def codecs(exported):
     """Model name -> loaded `tfnq.Codec` (each SavedModel loaded once)."""
-    from tfnq import export
+    from tfnq import client
 
     class _Cache(dict):
         def __missing__(self, name):
-            self[name] = export.load(exported.paths[name])
+            self[name] = client.load(exported.paths[name])
             return self[name]
 
     return _Cache()

@@ -11,6 +11,7 @@ from conftest import OTHER, UNQ, UNUQ, random_image
 from PIL import Image
 
 from tfnq import bitstream, bitstream_v2, cli, image_io
+from tfnq.evaluation import metrics
 
 CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), "tfnq")
 
@@ -115,7 +116,7 @@ def test_decompress_finds_model_by_fingerprint(models_env, codecs, tmp_path, cap
     image = image_io.read_image(source)
     decoded_image = image_io.read_image(str(decoded))
     np.testing.assert_array_equal(decoded_image, codecs[UNUQ].reconstruct(image))
-    assert psnr == pytest.approx(image_io.psnr(image, decoded_image), abs=0.01)
+    assert psnr == pytest.approx(metrics.psnr(image, decoded_image), abs=0.01)
 
 
 def test_decompress_with_named_model(models_env, tfnq_file, tmp_path, capsys):

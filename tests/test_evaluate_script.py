@@ -10,7 +10,7 @@ import pytest
 from conftest import random_image, sample_crop
 from PIL import Image
 
-from tfnq import export
+from tfnq import layout
 from tfnq.evaluation import results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,8 +74,8 @@ def test_results_follow_the_schema(workspace, first_run):
 
 
 def test_model_metadata_updated(workspace, first_run):
-    with open(os.path.join(export.version_dir(str(workspace / "models" / "linear-0.016-un-q")),
-                           export.METADATA_PATH)) as f:
+    with open(os.path.join(layout.version_dir(str(workspace / "models" / "linear-0.016-un-q")),
+                           layout.METADATA_PATH)) as f:
         evaluation = json.load(f)["evaluation"]
     loaded = results.load_results(workspace / "out" / "r.json")
     mean = loaded["entries"][0]["mean"]

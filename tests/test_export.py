@@ -1,5 +1,6 @@
 """Tests for tfnq.export: SavedModels whose signatures code whole tfnq files."""
 
+import json
 import os
 
 import numpy as np
@@ -18,7 +19,8 @@ from conftest import (
 )
 
 import tfnq
-from tfnq import bitstream, bitstream_v2, coding_config, export
+from tfnq import bitstream, bitstream_v2, coding_config, export, limits
+from tfnq.fingerprint import fingerprint as model_fingerprint
 
 # Format version 2, one section, a 256x256 image: 13 fixed bytes, two 2-byte sides, the
 # count, the end of the fields.
@@ -86,11 +88,11 @@ def test_fingerprint_is_deterministic(exported):
     model = exported.use(UNUQ)
     coding = model.latent_codec.coding_models[0]
     variables = list(model.trainable_variables) + list(coding.variables)
-    fingerprint = export.fingerprint(model, "UN+UQ", variables)
+    fingerprint = model_fingerprint(model, "UN+UQ", variables)
     assert 0 <= fingerprint < 2**32
-    assert export.fingerprint(model, "UN+UQ", list(variables)) == fingerprint
-    assert export.fingerprint(model, "UN+Q", variables) != fingerprint
-    assert export.fingerprint(exported.models[OTHER], "UN+UQ", variables) != fingerprint
+    assert model_fingerprint(model, "UN+UQ", list(variables)) == fingerprint
+    assert model_fingerprint(model, "UN+Q", variables) != fingerprint
+    assert model_fingerprint(exported.models[OTHER], "UN+UQ", variables) != fingerprint
 
 
 def test_fingerprint_covers_the_numerics_version(exported, monkeypatch):
@@ -98,11 +100,11 @@ def test_fingerprint_covers_the_numerics_version(exported, monkeypatch):
     model = exported.use(UNUQ)
     variables = list(model.trainable_variables)
     assert getattr(model, "numerics", 1) == 1
-    fingerprint = export.fingerprint(model, "UN+UQ", variables)
+    fingerprint = model_fingerprint(model, "UN+UQ", variables)
     monkeypatch.setattr(type(model), "numerics", 1, raising=False)
-    assert export.fingerprint(model, "UN+UQ", variables) == fingerprint
+    assert model_fingerprint(model, "UN+UQ", variables) == fingerprint
     monkeypatch.setattr(type(model), "numerics", 2)
-    assert export.fingerprint(model, "UN+UQ", variables) != fingerprint
+    assert model_fingerprint(model, "UN+UQ", variables) != fingerprint
     assert tfnq.MeanScaleHyperprior.numerics == 2  # RDFT kernels by matrix product.
 
 
@@ -343,7 +345,7 @@ def test_decompress_forged_sizes(codecs, good_file):
     with pytest.raises(tf.errors.InvalidArgumentError, match="image size"):
         _forge(codec, 0, 33, payload)  # Version 2 stores sides minus one: never empty.
     for forge in (_forge, _forge_v1):
-        assert "large" in _decompress_error(codec, forge(codec, export.MAX_SIDE + 1, 1, payload))
+        assert "large" in _decompress_error(codec, forge(codec, limits.MAX_SIDE + 1, 1, payload))
     assert "mode" in _decompress_error(codec, _forge_v1(codec, 17, 33, payload, mode_id=1))
     # The genuine payload in a forged but consistent header decodes.
     assert codec.decompress(_forge(codec, 17, 33, payload)).shape == (17, 33, 3)
@@ -394,7 +396,7 @@ def test_compress_rejects_bad_images(codecs, image):
 def test_compress_rejects_too_large_images(codecs):
     # Checked before any work is done (the array is not even read).
     image = np.lib.stride_tricks.as_strided(
-        np.zeros(3, np.uint8), shape=(export.MAX_SIDE + 1, 1, 3), strides=(0, 0, 1))
+        np.zeros(3, np.uint8), shape=(limits.MAX_SIDE + 1, 1, 3), strides=(0, 0, 1))
     with pytest.raises(tfnq.CodecError, match="^tfnq: images above"):
         codecs[UNUQ].compress(image)
 
@@ -410,19 +412,20 @@ def test_tiny_image_error_is_informative(codecs):
         assert codecs[UNQ].decompress(data).shape == (1, 1, 3)
 
 
-def test_restore_model_of_an_earlier_export_format(tmp_path):
-    # The shipped linear models predate `model_weights` (their object graph holds the
-    # Keras model); they restore through a checkpoint read and re-export identically.
-    shipped = os.path.join(os.path.dirname(os.path.dirname(__file__)), "saved_models",
-                           "linear-0.016-un-q")
-    model = export.restore_model(shipped)
-    (path,) = export.export_trained(model, str(tmp_path), "again", modes=["UN+Q"])
-    image = sample_crop(48)
-    original, again = tfnq.load(shipped), tfnq.load(path)
-    np.testing.assert_array_equal(again.reconstruct(image), original.reconstruct(image))
-    old, new = original.compress(image), again.compress(image)
-    # The same payload in format version 2 (10 bytes less header for a 48x48 crop),
-    # and the re-export reads the shipped model's version-1 file.
-    assert bitstream_v2.unpack(new, 1).sections[0] == bitstream.unpack(old, 1).sections[0]
-    assert len(new) == len(old) - 10
-    np.testing.assert_array_equal(again.decompress(old), original.decompress(old))
+def test_exports_of_tfnq_0_1_are_refused_with_what_to_do(tmp_path):
+    """tfnq 0.1's object graph held the Keras model, not `model_weights`; every shipped
+    one was re-exported, and such an export now gets a message, not a crash."""
+    model = make_model()
+    model(tf.zeros([1, 16, 16, 3]))
+    legacy = tf.Module()
+    legacy.model = model
+    tf.saved_model.save(legacy, str(tmp_path / "1"))
+    os.makedirs(tmp_path / "1" / "assets.extra")
+    with open(tmp_path / "1" / "assets.extra" / "tfnq.json", "w") as f:
+        json.dump(dict(architecture=model.architecture, config=model.get_config(),
+                       mode="UN+Q"), f)
+    for restore in (export.restore_model, export.read_tables):
+        with pytest.raises(tfnq.CodecError, match="exported by tfnq 0.1.*re-export it"):
+            restore(str(tmp_path))
+
+

@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import odd_sizes, random_image
 
 import tfnq
-from tfnq import export
+from tfnq import client, export
 
 N, M = 8, 12
 CONFIGS = {
@@ -182,7 +182,7 @@ def exported_hyperprior(tmp_path_factory, servables):
 
 @pytest.mark.parametrize("mode", ["UN+UQ", "UN+UQ+SR"])
 def test_exported_savedmodel_round_trip(exported_hyperprior, mode):
-    codec = export.load(exported_hyperprior[mode])
+    codec = client.load(exported_hyperprior[mode])
     assert codec.metadata["architecture"] == "hyperprior"
     assert codec.metadata["config"]["num_latents"] == M
     image = random_image(37, 70, seed=3)
@@ -192,8 +192,8 @@ def test_exported_savedmodel_round_trip(exported_hyperprior, mode):
 
 
 def test_exported_savedmodel_refuses_damaged_and_foreign_files(exported_hyperprior):
-    codec = export.load(exported_hyperprior["UN+UQ"])
-    other = export.load(exported_hyperprior["UN+UQ+SR"])
+    codec = client.load(exported_hyperprior["UN+UQ"])
+    other = client.load(exported_hyperprior["UN+UQ+SR"])
     image = random_image(40, 40, seed=4)
     data = codec.compress(image)
     with pytest.raises(tfnq.CodecError):

@@ -11,7 +11,7 @@ import tensorflow as tf
 from conftest import random_image
 
 import tfnq
-from tfnq import export, training
+from tfnq import export, layout, training
 
 N, M = 8, 12
 LAMBDAS = (0.004, 0.01, 0.03)
@@ -142,7 +142,7 @@ def test_every_rate_exports_its_own_codec(exports):
         assert 8 * len(files[r]) <= 1.02 * float(codec.estimate_bits(image)) + 8 * 64
     assert len(files[0]) < len(files[2])
     assert codecs[0].metadata["fingerprint"] != codecs[2].metadata["fingerprint"]
-    with pytest.raises(export.CodecError, match="another model"):
+    with pytest.raises(layout.CodecError, match="another model"):
         codecs[2].decompress(files[0])
     restored = export.restore_model(paths[2])
     assert type(restored) is tfnq.VariableRateHyperprior

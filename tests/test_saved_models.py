@@ -11,6 +11,7 @@ from PIL import Image
 
 import tfnq
 from tfnq import image_io, registry
+from tfnq.evaluation import metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(REPO, "saved_models")
@@ -53,7 +54,7 @@ def test_shipped_model_round_trip_and_golden_file(info, golden_crop):
     np.testing.assert_array_equal(decoded, codec.reconstruct(image))
     # The file is within 2% + container of the estimate, and decodes to a photo.
     assert 8 * len(data) <= 1.02 * codec.estimate_bits(image) + 8 * 64
-    assert image_io.psnr(image, decoded) > 20
+    assert metrics.psnr(image, decoded) > 20
 
     # The golden file: the same bytes from the same crop, and the same decode.
     golden = MANIFEST[info["name"]]
@@ -61,12 +62,23 @@ def test_shipped_model_round_trip_and_golden_file(info, golden_crop):
         golden_file = f.read()
     assert hashlib.sha256(golden_file).hexdigest() == golden["file_sha256"]
     assert codec.compress(golden_crop) == golden_file
-    decoded = codec.decompress(golden_file)
     expected = np.asarray(Image.open(os.path.join(GOLDEN, f"{info['name']}.png")))
+    _assert_golden_decode(codec.decompress(golden_file), expected, golden, info["name"])
+    # Files of the model's earlier export (an older container version) still decode.
+    for earlier in golden.get("earlier_files", []):
+        with open(os.path.join(GOLDEN, earlier["file"]), "rb") as f:
+            earlier_file = f.read()
+        assert hashlib.sha256(earlier_file).hexdigest() == earlier["file_sha256"]
+        assert earlier_file[4] == earlier["version"] != golden_file[4]
+        _assert_golden_decode(codec.decompress(earlier_file), expected, golden,
+                              earlier["file"])
+
+
+def _assert_golden_decode(decoded, expected, golden, name):
     if hashlib.sha256(decoded.tobytes()).hexdigest() != golden["decoded_sha256"]:
         # Bit-exact on the machine that wrote it. A CPU whose convolution kernels round
         # differently (seen: AVX-512 against AVX2) moves a few pixels by one level,
         # from the same symbols; anything more is a real change.
         difference = np.abs(decoded.astype(int) - expected.astype(int))
         assert difference.max() <= 1 and np.mean(difference > 0) < 0.01, (
-            f"{info['name']} decodes its golden file differently")
+            f"{name} decodes differently from its golden image")

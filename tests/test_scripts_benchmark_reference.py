@@ -1,4 +1,5 @@
-"""Tests of scripts/tfc_reference.py and scripts/benchmark_reference.py on tiny models."""
+"""Tests of tfnq.evaluation.tfc_reference and scripts/benchmark_reference.py on tiny
+models."""
 
 import os
 import subprocess
@@ -11,13 +12,11 @@ import tensorflow_compression as tfc
 from conftest import random_image
 
 import tfnq
-from tfnq import export
+from tfnq import client, export
+from tfnq.evaluation import tfc_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")
-sys.path.insert(0, SCRIPTS)
-
-import tfc_reference  # noqa: E402
 
 N, M = 8, 12
 
@@ -52,7 +51,7 @@ def test_restore_and_reference_have_the_tfnq_weights(exported, restored):
         assert a.name == b.name
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     image = random_image(64, 128, seed=4)
-    tfnq_image = export.load(path).reconstruct(image)
+    tfnq_image = client.load(path).reconstruct(image)
     # Rounding on both sides, same layers: the same image for UN+Q at multiples of 64.
     same_layers = tfc_reference.from_tfnq(restored_model, kernels="tfnq")
     np.testing.assert_array_equal(same_layers.reconstruct(image).numpy(), tfnq_image)

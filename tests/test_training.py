@@ -87,7 +87,7 @@ def test_validate_matches_the_codec_estimate():
         bits = float(model.estimate_bits(tf.constant(image)))
         bpp.append(bits / image.shape[0] / image.shape[1])
         decoded = model.reconstruct_image(tf.constant(image)).numpy()
-        psnr.append(tfnq.image_io.psnr(decoded, image))
+        psnr.append(tfnq.evaluation.metrics.psnr(decoded, image))
     assert result["bpp"] == pytest.approx(np.mean(bpp), rel=2e-3)
     assert result["psnr"] == pytest.approx(np.mean(psnr), abs=1e-3)
 

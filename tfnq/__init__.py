@@ -24,6 +24,8 @@ _API = {
     "UniversalIndexedEntropyModel": "tfnq.entropy_models",
     "Coder": "tfnq.coders",
     "RangeCoder": "tfnq.coders",
+    "StackCoder": "tfnq.coders",
+    "AnsCoder": "tfnq.coders",
     # Layers.
     "BlockAnalysis": "tfnq.layers",
     "BlockSynthesis": "tfnq.layers",
@@ -50,16 +52,17 @@ _API = {
     "FactorizedLatentCodec": "tfnq.latent_codecs",
     "MeanScaleHyperpriorLatentCodec": "tfnq.latent_codecs",
     # Export and loading.
-    "Codec": "tfnq.export",
-    "CodecError": "tfnq.export",
     "export_model": "tfnq.export",
-    "load": "tfnq.export",
+    "Codec": "tfnq.client",
+    "load": "tfnq.client",
+    "CodecError": "tfnq.layout",
 }
 
 _SUBMODULES = (
-    "bitstream", "cli", "coders", "coding_config", "data", "distributions", "entropy_models",
-    "evaluation", "export", "image_io", "latent_codecs", "layers", "models", "op_scan", "ops",
-    "quantizers", "registry", "training")
+    "bitstream", "bitstream_v2", "cli", "client", "coders", "coding_config", "data",
+    "distributions", "entropy_models", "evaluation", "export", "fingerprint", "image_io",
+    "latent_codecs", "layers", "layout", "limits", "models", "op_scan", "ops", "quantizers",
+    "registry", "training")
 
 __all__ = sorted(_API) + list(_SUBMODULES)
 

@@ -24,7 +24,7 @@ know one skips it), tags 1-127 critical (a reader that does not know one refuses
 file: "tfnq: the file needs a newer tfnq (field ...)"). At most `MAX_FIELDS` fields.
 
 The mode byte of version 1 is gone: the fingerprint identifies the model *and* its
-coding configuration (`tfnq.export.fingerprint`). Overhead: 13 fixed bytes, 1-3 bytes
+coding configuration (`tfnq.fingerprint`). Overhead: 13 fixed bytes, 1-3 bytes
 per side (up to 16384 pixels: 2 each), 1 for the count, 1-3 per section length but
 the last, 1 for the end of the fields, plus the fields: 21 bytes for a typical
 two-section hyperprior file (version 1: 31), 19 for one section (version 1: 27).

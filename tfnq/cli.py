@@ -32,14 +32,14 @@ def _quiet_tensorflow():
 
 
 def _load(path):
-    from tfnq import export
+    from tfnq import client
     t = time.perf_counter()
-    codec = export.load(path)
+    codec = client.load(path)
     return codec, time.perf_counter() - t
 
 
 def _cmd_compress(args):
-    from tfnq import image_io, registry
+    from tfnq import atomic_write, image_io, registry
     if os.path.exists(args.output) and not args.force:
         raise _Fail(f"tfnq: {args.output} exists (use --force to overwrite)")
     image = image_io.read_image(args.input, max_pixels=args.max_pixels)
@@ -51,7 +51,7 @@ def _cmd_compress(args):
     t = time.perf_counter()
     data = codec.compress(image)
     encode_time = time.perf_counter() - t
-    image_io.write_bytes_atomic(args.output, data, force=args.force)
+    atomic_write.write_bytes_atomic(args.output, data, force=args.force)
     h, w = image.shape[:2]
     print(f"{args.input} -> {args.output}: {w}x{h}, {len(data)} bytes, "
           f"{8 * len(data) / (h * w):.4f} bpp, model {_folder_name(path)} ({codec.mode}), "
@@ -65,6 +65,7 @@ def _folder_name(path):
 
 def _cmd_decompress(args):
     from tfnq import bitstream, image_io, registry
+    from tfnq.evaluation import metrics
     if os.path.exists(args.output) and not args.force:
         raise _Fail(f"tfnq: {args.output} exists (use --force to overwrite)")
     data = _read_file(args.input)
@@ -90,7 +91,7 @@ def _cmd_decompress(args):
             f"(model load {load_time:.2f} s)")
     if args.compare:
         original = image_io.read_image(args.compare)
-        line += f", PSNR {image_io.psnr(original, image):.2f} dB"
+        line += f", PSNR {metrics.psnr(original, image):.2f} dB"
     print(line)
 
 
@@ -103,7 +104,7 @@ def _read_file(path):
 
 
 def _cmd_info(args):
-    from tfnq import bitstream, coding_config, export, registry
+    from tfnq import bitstream, coding_config, layout, registry
     data = _read_file(args.input)
     try:
         header = bitstream.parse_header(data)
@@ -114,7 +115,7 @@ def _cmd_info(args):
         mode = {m.id: m.name for m in coding_config.PRESETS.values()}.get(header["mode"],
                                                                           "unknown")
     else:  # Version 2: the model's coding configuration (the fingerprint covers it).
-        mode = export.read_metadata(path).get("mode") if path else "unknown"
+        mode = layout.read_metadata(path).get("mode") if path else "unknown"
     info = dict(
         file=args.input, size_bytes=len(data), format_version=header["version"],
         mode=mode, fingerprint=f"{header['fingerprint']:08x}",
@@ -206,10 +207,10 @@ def main(argv=None):
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
     _quiet_tensorflow()
-    from tfnq import export, image_io
+    from tfnq import atomic_write, image_io, layout
     try:
         args.fn(args)
-    except (_Fail, image_io.ImageError, export.CodecError) as e:
+    except (_Fail, image_io.ImageError, atomic_write.WriteError, layout.CodecError) as e:
         print(str(e) or "tfnq: error", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -71,6 +71,7 @@ class CodingConfig:
             return self.name
         parts = [self.quantizer_config["name"]] + (["sr"] if self.soft_round else [])
         parts += [v for v in (self.inference, self.refinement) if v != "none"]
+        parts += [self.coder] if self.coder != "range" else []
         return "+".join(parts)
 
     def to_json(self):

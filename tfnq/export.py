@@ -12,76 +12,34 @@ another model (fingerprint), with another mode, or damaged (checksum). Metadata
 (architecture, mode, configuration, training and measured results) is written
 beside the graph in `assets.extra/tfnq.json`.
 
-`load` returns a `Codec` with numpy/bytes methods and clean errors.
+`tfnq.client.load` loads an export as a `Codec` with numpy/bytes methods and clean
+errors; `restore_model` and `read_tables` take an export apart again (e.g. to train
+it further or re-export it).
 """
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
 
-from tfnq import bitstream, bitstream_v2, coding_config, models
+from tfnq import bitstream, bitstream_v2, coders, coding_config, layout, limits, models
+from tfnq.fingerprint import fingerprint as model_fingerprint
 
 __all__ = [
-    "Codec",
-    "CodecError",
     "ServableCodec",
+    "StackServable",
     "export_model",
     "export_trained",
-    "fingerprint",
-    "load",
     "model_dir_name",
     "model_weights",
-    "read_metadata",
     "read_tables",
     "restore_model",
     "restore_weights",
-    "version_dir",
-    "METADATA_PATH",
-    "MAX_PIXELS",
-    "MAX_SIDE",
+    "servable_for",
 ]
-
-METADATA_PATH = os.path.join("assets.extra", "tfnq.json")
-# Largest image side and pixel count a file may declare (and an image may have);
-# larger headers are refused before decoding, so a forged header cannot make the
-# decoder allocate unbounded memory.
-MAX_SIDE = 1 << 16
-MAX_PIXELS = 1 << 26
-
-
-class CodecError(ValueError):
-    """A file or image that a codec cannot process (one-line message)."""
-
-
-def fingerprint(model, mode, variables):
-    """A 32-bit identity of a model: class, numerics, configuration, coding configuration
-    (a preset by its name), weights, tables.
-
-    `model.numerics` (default 1) versions what the exported graph computes from the
-    weights; a version above 1 is hashed too, so files made by an export with other
-    arithmetic (which may decode differently) are refused as another model's, while
-    fingerprints of version-1 models stay what they were.
-    """
-    h = hashlib.sha256()
-    h.update(type(model).__name__.encode())
-    numerics = getattr(model, "numerics", 1)
-    if numerics != 1:
-        h.update(f"numerics {numerics}".encode())
-    h.update(json.dumps(model.get_config(), sort_keys=True).encode())
-    h.update(coding_config.get_coding_config(mode).canonical().encode())
-    coding = getattr(model, "coding_parameters", None)
-    if coding:  # E.g. the rate a variable-rate model codes at.
-        h.update(json.dumps(coding, sort_keys=True).encode())
-    for v in sorted(variables, key=lambda v: v.name):
-        h.update(v.name.encode())
-        h.update(np.ascontiguousarray(v.numpy()).tobytes())
-    return int.from_bytes(h.digest()[:4], "big")
 
 
 def _tables(coding_models):
@@ -103,17 +61,10 @@ def model_weights(model):
     return [v for v in model.weights if id(v) not in tables]
 
 
-def read_metadata(path):
-    """The `assets.extra/tfnq.json` metadata of an export (model or version folder)."""
-    path = version_dir(path)
-    try:
-        with open(os.path.join(path, METADATA_PATH)) as f:
-            metadata = json.load(f)
-        models.ARCHITECTURES[metadata["architecture"]]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CodecError(f"tfnq: {path} is not a tfnq model ({e})") from None
-    metadata["path"] = path
-    return metadata
+# Exports of tfnq 0.1 held the Keras model in their object graph, not `model_weights`;
+# every shipped one was re-exported (container version 2, same fingerprint and files).
+_LEGACY = ("tfnq: {path} was exported by tfnq 0.1, whose weights this version cannot "
+           "read; re-export it with tfnq at commit 8bd8b66 (scripts/export.py --from_model)")
 
 
 def restore_model(path):
@@ -125,7 +76,10 @@ def restore_model(path):
     Returns:
       A model of the exported class and configuration, not prepared for coding.
     """
-    metadata = read_metadata(path)
+    metadata = layout.read_metadata(path)
+    if metadata["architecture"] not in models.ARCHITECTURES:
+        raise layout.CodecError(f"tfnq: {path}: unknown architecture "
+                                f"{metadata['architecture']!r}")
     model = models.ARCHITECTURES[metadata["architecture"]](**metadata["config"])
     restore_weights(model, metadata["path"])
     return model
@@ -134,10 +88,10 @@ def restore_model(path):
 def read_tables(path):
     """The coding tables an export codes with, one `CodingTables` per file section."""
     from tfnq.entropy_models import tables as tables_lib
-    loaded = tf.saved_model.load(version_dir(path))
-    coding_models = list(getattr(loaded, "coding_models", []))
-    if not coding_models and hasattr(loaded, "entropy_model"):  # Exports of tfnq 0.1.
-        coding_models = [loaded.entropy_model]
+    loaded = tf.saved_model.load(layout.version_dir(path))
+    if not hasattr(loaded, "coding_models"):
+        raise layout.CodecError(_LEGACY.format(path=path))
+    coding_models = list(loaded.coding_models)
     tables = []
     for m in coding_models:
         cdf = tf.convert_to_tensor(m._cdf)
@@ -156,23 +110,20 @@ def restore_weights(model, path):
     Raises:
       CodecError: If the export holds other weights than `model` has.
     """
-    path = version_dir(path)
+    path = layout.version_dir(path)
     target = model_weights(model)
     loaded = tf.saved_model.load(path)
-    if hasattr(loaded, "model_weights"):
-        source = list(loaded.model_weights)
-        if len(source) != len(target):
-            raise CodecError(f"tfnq: {path}: {len(source)} weights, the model has "
-                             f"{len(target)}")
-        for s, t in zip(source, target, strict=True):
-            if s.shape != t.shape:
-                raise CodecError(f"tfnq: {path}: weight {s.name} {s.shape} does not fit "
-                                 f"{t.name} {t.shape}")
-            t.assign(s)
-    else:  # Exports of tfnq 0.1, whose object graph holds the Keras model as `model`.
-        status = tf.train.Checkpoint(model=model).read(
-            os.path.join(path, "variables", "variables"))
-        status.assert_existing_objects_matched().expect_partial()
+    if not hasattr(loaded, "model_weights"):
+        raise layout.CodecError(_LEGACY.format(path=path))
+    source = list(loaded.model_weights)
+    if len(source) != len(target):
+        raise layout.CodecError(f"tfnq: {path}: {len(source)} weights, the model has "
+                                f"{len(target)}")
+    for s, t in zip(source, target, strict=True):
+        if s.shape != t.shape:
+            raise layout.CodecError(f"tfnq: {path}: weight {s.name} {s.shape} does not fit "
+                                    f"{t.name} {t.shape}")
+        t.assign(s)
 
 
 class _Untracked:
@@ -182,12 +133,42 @@ class _Untracked:
         self.model = model
 
 
-class ServableCodec(tf.Module):
-    """A trained model prepared for coding in one mode, with exportable signatures."""
+def _image_checks(shape):
+    """Assert ops: an image `shape` `[H, W, 3]` tfnq codes (`tfnq.limits`)."""
+    return [
+        tf.debugging.assert_positive(shape[:2], message="tfnq: the image is empty"),
+        tf.debugging.assert_less_equal(
+            tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64),
+            tf.constant(limits.MAX_PIXELS, tf.int64),
+            message=f"tfnq: images above {limits.MAX_PIXELS} pixels are not supported"),
+    ]
 
-    def __init__(self, model, mode, coder=None, rate=None, tables=None):
+
+class _Servable(tf.Module):
+    """A trained model prepared for coding in one configuration, with the functions an
+    export saves (see `ServableCodec` and `StackServable`)."""
+
+    stack = False  # Whether the coder runs outside the graph.
+
+    def __init__(self, model, mode, coder=None, rate=None, tables=None, fingerprint=None):
+        """Initializer.
+
+        Args:
+          model: A trained tfnq model.
+          mode: A `CodingConfig` or preset name.
+          coder: Optional `tfnq.coders.Coder` (in-graph coding only).
+          rate: The rate of a variable-rate model to code at.
+          tables: Stored `CodingTables` of each section (see `export_model`).
+          fingerprint: The identity to give the export instead of computing it (see
+            `export_model`).
+        """
         super().__init__(name="tfnq_codec")
         self.mode = coding_config.get_coding_config(mode)
+        if self.stack != isinstance(coders.get_coder(self.mode.coder), coders.StackCoder):
+            raise ValueError(f"{type(self).__name__} cannot code with {self.mode.coder!r}; "
+                             "use export.servable_for()")
+        if self.stack and coder is not None:
+            raise ValueError("a stack-coded export takes no in-graph coder")
         args = {} if rate is None else dict(rate=rate)
         if tables is not None:
             args["tables"] = tables
@@ -199,8 +180,10 @@ class ServableCodec(tf.Module):
         # uses. `restore_model` reads `model_weights` back into a fresh model.
         self.model_weights = model_weights(model)
         self._untracked = _Untracked(model)
-        self.fingerprint = fingerprint(
-            model, self.mode, self.model_weights + _tables(self.coding_models))
+        if fingerprint is None:
+            fingerprint = model_fingerprint(
+                model, self.mode, self.model_weights + _tables(self.coding_models))
+        self.fingerprint = int(fingerprint)
         self._fingerprint = tf.constant(self.fingerprint, tf.int64)
         self._mode_id = tf.constant(self.mode.id, tf.int32)
 
@@ -210,17 +193,24 @@ class ServableCodec(tf.Module):
         return self._untracked.model
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+    def reconstruct(self, image):
+        """The reconstruction the encoder computes from its own quantized latents."""
+        return self.model.reconstruct_image(image)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+    def estimate_bits(self, image):
+        """Information content of the quantized latents under the coding tables."""
+        return self.model.estimate_bits(image)
+
+
+class ServableCodec(_Servable):
+    """Coding in the graph: `compress` makes a whole tfnq file, `decompress` reads one."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def compress(self, image):
         """uint8 `[H, W, 3]` image -> one tfnq file (string scalar)."""
         shape = tf.shape(image)
-        checks = [
-            tf.debugging.assert_positive(shape[:2], message="tfnq: the image is empty"),
-            tf.debugging.assert_less_equal(
-                tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64),
-                tf.constant(MAX_PIXELS, tf.int64),
-                message=f"tfnq: images above {MAX_PIXELS} pixels are not supported"),
-        ]
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(_image_checks(shape)):
             sections = self.model.compress_image(image)
         return bitstream_v2.pack(self._fingerprint, shape[0], shape[1], sections)
 
@@ -251,25 +241,89 @@ class ServableCodec(tf.Module):
         checks = [
             tf.debugging.assert_positive(size, message="tfnq: the file declares an empty image"),
             tf.debugging.assert_less_equal(
-                size, tf.constant(MAX_SIDE, tf.int64),
+                size, tf.constant(limits.MAX_SIDE, tf.int64),
                 message="tfnq: the file declares an implausibly large image"),
             tf.debugging.assert_less_equal(
-                size[0] * size[1], tf.constant(MAX_PIXELS, tf.int64),
+                size[0] * size[1], tf.constant(limits.MAX_PIXELS, tf.int64),
                 message="tfnq: the file declares an implausibly large image"),
         ]
         with tf.control_dependencies(checks):
             size = tf.cast(size, tf.int32)
         return self.model.decompress_image(sections, size[0], size[1])
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
-    def reconstruct(self, image):
-        """The reconstruction the encoder computes from its own quantized latents."""
-        return self.model.reconstruct_image(image)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
-    def estimate_bits(self, image):
-        """Information content of the quantized latents under the coding tables."""
-        return self.model.estimate_bits(image)
+class StackServable(_Servable):
+    """Coding with a stack coder (`tfnq.coders.StackCoder`), which runs outside the graph.
+
+    The export holds the functions around the coder, at the level of symbols, and
+    `tfnq.client` runs the coder between them (one message for all sections; the file
+    is a version-2 container with that message as its one section):
+
+    * `to_symbols(image)` -> `height`, `width` and per section k `symbols_k` and
+      `rows_k` (int32, the table row of each symbol);
+    * `section_rows_k(symbols_0, ..., symbols_{k-1}, height, width)` -> `rows`: the
+      tables of section k once the sections before it are decoded;
+    * `from_symbols(symbols_0, ..., height, width)` -> the uint8 image;
+    * `coding_tables()` -> `cdf_k`, `cdf_offset_k` per section ("tfc-flat").
+    """
+
+    stack = True
+
+    def __init__(self, model, mode, rate=None, tables=None, fingerprint=None):
+        super().__init__(model, mode, rate=rate, tables=tables, fingerprint=fingerprint)
+        num_sections = self.model.num_sections
+        image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+        size = [tf.TensorSpec([], tf.int32, name="height"),
+                tf.TensorSpec([], tf.int32, name="width")]
+
+        # Symbols are `[1, h, w, C]` per section; C from a small image, eagerly.
+        channels = [int(symbols.shape[-1]) for symbols, _ in self.model.image_symbols(
+            tf.zeros([self.model.downsampling] * 2 + [3], tf.uint8))]
+
+        def symbols(k):
+            return [tf.TensorSpec([1, None, None, channels[j]], tf.int32, name=f"symbols_{j}")
+                    for j in range(k)]
+
+        self.to_symbols = tf.function(self._to_symbols, input_signature=[image])
+        for k in range(num_sections):
+            setattr(self, f"section_rows_{k}", tf.function(
+                self._section_rows_fn(k), input_signature=symbols(k) + size))
+        self.from_symbols = tf.function(self._from_symbols,
+                                        input_signature=symbols(num_sections) + size)
+        self.coding_tables = tf.function(self._coding_tables, input_signature=[])
+
+    def _to_symbols(self, image):
+        shape = tf.shape(image)
+        with tf.control_dependencies(_image_checks(shape)):
+            sections = self.model.image_symbols(image)
+        out = dict(height=shape[0], width=shape[1])
+        for k, (symbols, rows) in enumerate(sections):
+            out[f"symbols_{k}"], out[f"rows_{k}"] = symbols, rows
+        return out
+
+    def _section_rows_fn(self, k):
+        def section_rows(*args):
+            *symbols, height, width = args
+            return self.model.section_rows(k, symbols, height, width)
+        return section_rows
+
+    def _from_symbols(self, *args):
+        *symbols, height, width = args
+        return self.model.image_from_symbols(symbols, height, width)
+
+    def _coding_tables(self):
+        out = {}
+        for k, m in enumerate(self.coding_models):
+            out[f"cdf_{k}"], out[f"cdf_offset_{k}"] = m.cdf, m.cdf_offset
+        return out
+
+
+def servable_for(model, mode, **kwargs):
+    """The servable of `mode`'s coder: `ServableCodec` (in the graph) or `StackServable`."""
+    config = coding_config.get_coding_config(mode)
+    if isinstance(coders.get_coder(config.coder), coders.StackCoder):
+        return StackServable(model, config, **kwargs)
+    return ServableCodec(model, config, **kwargs)
 
 
 def model_dir_name(name, mode):
@@ -278,8 +332,41 @@ def model_dir_name(name, mode):
     return f"{name}-{slug}"
 
 
+def _signatures(codec):
+    """`compress` and `decompress` (also the default) of an in-graph coded export."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+    def compress_signature(image):
+        return {"bitstring": codec.compress(image)}
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
+    def decompress_signature(bitstring):
+        return {"image": codec.decompress(bitstring)}
+
+    return {
+        "compress": compress_signature.get_concrete_function(),
+        "decompress": decompress_signature.get_concrete_function(),
+        "serving_default": decompress_signature.get_concrete_function(),
+    }
+
+
+def _stack_signatures(codec):
+    """The symbol-level functions of a stack-coded export (`StackServable`)."""
+    signatures = {"to_symbols": codec.to_symbols.get_concrete_function(),
+                  "coding_tables": codec.coding_tables.get_concrete_function()}
+    for k in range(codec.model.num_sections):
+        function = getattr(codec, f"section_rows_{k}")
+        signatures[f"section_rows_{k}"] = tf.function(
+            lambda *args, function=function: {"rows": function(*args)},
+            input_signature=function.input_signature).get_concrete_function()
+    signatures["from_symbols"] = tf.function(
+        lambda *args: {"image": codec.from_symbols(*args)},
+        input_signature=codec.from_symbols.input_signature).get_concrete_function()
+    return signatures
+
+
 def export_model(model, mode, path, version=1, training=None, coder=None, rate=None,
-                 tables=None):
+                 tables=None, fingerprint=None, extra_metadata=None):
     """Exports `model` in `mode` to `path/<version>` for TensorFlow Serving.
 
     The export is written to a temporary folder and moved into place, so an
@@ -296,27 +383,22 @@ def export_model(model, mode, path, version=1, training=None, coder=None, rate=N
       tables: The `CodingTables` of each section to code with (`read_tables` of an
         earlier export in this mode), instead of building them: tables built on
         another machine can differ in a few entries, so a re-export keeps its own.
+      fingerprint: For a re-export with `tables`: the fingerprint of the export it
+        re-exports, so that the files that export made still decode. Only where the
+        shipped files decode the same (`scripts/make_golden.py --check_reexport`):
+        exports of tfnq 0.1 hashed the tables of every mode the model had been
+        prepared for, so recomputing their fingerprint gives another value.
+      extra_metadata: Further metadata entries (e.g. the `evaluation` of the export a
+        re-export decodes the same as).
 
     Returns:
       The version folder written.
     """
     # Keras needs one call to know the model's input spec before it can be saved.
     model(tf.zeros([1, 64, 64, 3]), training=False, **({} if rate is None else dict(rate=rate)))
-    codec = ServableCodec(model, mode, coder=coder, rate=rate, tables=tables)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
-    def compress_signature(image):
-        return {"bitstring": codec.compress(image)}
-
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
-    def decompress_signature(bitstring):
-        return {"image": codec.decompress(bitstring)}
-
-    signatures = {
-        "compress": compress_signature.get_concrete_function(),
-        "decompress": decompress_signature.get_concrete_function(),
-        "serving_default": decompress_signature.get_concrete_function(),
-    }
+    codec = servable_for(model, mode, rate=rate, tables=tables, fingerprint=fingerprint,
+                         **({} if coder is None else dict(coder=coder)))
+    signatures = _stack_signatures(codec) if codec.stack else _signatures(codec)
     target = os.path.join(path, str(version))
     os.makedirs(path, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=path, prefix=".export-")
@@ -329,13 +411,17 @@ def export_model(model, mode, path, version=1, training=None, coder=None, rate=N
             coding_config=codec.mode.to_json(),
             fingerprint=f"{codec.fingerprint:08x}",
             config=model.get_config(),
-            coder=codec.coding_models[0].coder.name_tag,
+            coder=(coders.get_coder(codec.mode.coder) if codec.stack
+                   else codec.coding_models[0].coder).name_tag,
             training=training or {},
         )
         if getattr(model, "coding_parameters", None):
             metadata["coding"] = model.coding_parameters
+        if fingerprint is not None:  # Not computed from this export (see above).
+            metadata["fingerprint_carried_over"] = True
+        metadata.update(extra_metadata or {})
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
-        with open(os.path.join(tmp, METADATA_PATH), "w") as f:
+        with open(os.path.join(tmp, layout.METADATA_PATH), "w") as f:
             json.dump(metadata, f, indent=2)
         if os.path.exists(target):
             shutil.rmtree(target)
@@ -377,95 +463,12 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, mod
     modes = [coding_config.get_coding_config(m).name for m in modes] if modes else supported
     for mode in modes:
         if mode not in supported:
-            raise CodecError(f"tfnq: a model trained {'with' if model.soft_round else 'without'}"
-                             f" soft rounding cannot be exported as {mode}")
+            trained = "with" if model.soft_round else "without"
+            raise layout.CodecError(f"tfnq: a model trained {trained} soft rounding cannot "
+                                    f"be exported as {mode}")
     rates = [(None, name)]
     if hasattr(model, "lambdas"):
         rates = [(r, f"{name}-{lmbda:g}") for r, lmbda in enumerate(model.lambdas)]
     return [export_model(model, mode, os.path.join(export_dir, model_dir_name(rate_name, mode)),
                          version=version, training=info, rate=rate)
             for rate, rate_name in rates for mode in modes]
-
-
-def version_dir(path):
-    """Accepts a version folder or a model folder (picks its highest version)."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [d for d in os.listdir(path) if d.isdigit()] if os.path.isdir(path) else []
-    if not versions:
-        raise CodecError(f"tfnq: no SavedModel found at {path}")
-    return os.path.join(path, max(versions, key=int))
-
-
-class Codec:
-    """A loaded tfnq SavedModel: numpy images in, bytes out, and back."""
-
-    def __init__(self, path):
-        self.path = version_dir(path)
-        try:
-            with open(os.path.join(self.path, METADATA_PATH)) as f:
-                self.metadata = json.load(f)
-        except (OSError, ValueError) as e:
-            raise CodecError(f"tfnq: {self.path} is not a tfnq model ({e})") from None
-        self._module = tf.saved_model.load(self.path)
-
-    @property
-    def name(self):
-        return self.metadata.get("name")
-
-    @property
-    def mode(self):
-        return self.metadata.get("mode")
-
-    def _run(self, fn, arg):
-        try:
-            return fn(arg)
-        except tf.errors.InvalidArgumentError as e:
-            raise CodecError(bitstream.error_message(e) or _plain_message(e)) from None
-
-    @staticmethod
-    def _check_image(image):
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise CodecError(
-                f"tfnq: expected a uint8 HxWx3 image, got {image.dtype} {image.shape}")
-        if image.shape[0] < 1 or image.shape[1] < 1:
-            raise CodecError("tfnq: the image is empty")
-        if max(image.shape[:2]) > MAX_SIDE or image.shape[0] * image.shape[1] > MAX_PIXELS:
-            raise CodecError(f"tfnq: images above {MAX_SIDE} pixels a side or {MAX_PIXELS} "
-                             "pixels are not supported")
-        return image
-
-    def compress(self, image):
-        """uint8 `[H, W, 3]` -> bytes of a tfnq file."""
-        return self._run(self._module.compress, self._check_image(image)).numpy()
-
-    def decompress(self, data):
-        """bytes of a tfnq file -> uint8 `[H, W, 3]`."""
-        if not isinstance(data, bytes | bytearray):
-            raise CodecError("tfnq: expected the bytes of a tfnq file")
-        return self._run(self._module.decompress, tf.constant(bytes(data))).numpy()
-
-    def reconstruct(self, image):
-        """Encoder-side reconstruction from the quantized latents (no coding)."""
-        return self._run(self._module.reconstruct, self._check_image(image)).numpy()
-
-    def estimate_bits(self, image):
-        """Estimated bits of the latents (without container overhead)."""
-        return float(self._run(self._module.estimate_bits, self._check_image(image)))
-
-
-def _plain_message(error):
-    """The informative line of a TensorFlow error that has no "tfnq:" message."""
-    for line in error.message.splitlines():
-        line = line.strip()
-        if (line and not line.startswith(("Graph execution error", "Detected at node", "File ",
-                                          "[[", "}}", "Traceback"))
-                and not line.endswith(":")):
-            return "tfnq: " + line.split(" [Op:")[0]
-    return "tfnq: " + (error.message.strip().splitlines() or ["error"])[0]
-
-
-def load(path):
-    """Loads an exported tfnq model (model folder or version folder)."""
-    return Codec(path)

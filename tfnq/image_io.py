@@ -16,16 +16,12 @@ Reading (`read_image`) always yields a ``uint8`` array of shape ``[H, W, 3]``:
 * the EXIF orientation tag is applied;
 * for animated images, the first frame is used.
 
-Writing (`write_png`, `write_bytes_atomic`) is atomic: the data goes to a
-temporary file in the destination directory, is flushed to disk and then
-renamed over the destination, so no partially written output is ever left
-behind.
+`write_png` writes atomically (`tfnq.atomic_write`): no partially written output is
+ever left behind. Distortion metrics are in `tfnq.evaluation.metrics`.
 """
 
 import io
-import math
 import os
-import secrets
 import struct
 import threading
 import warnings
@@ -33,14 +29,13 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from tfnq import atomic_write
+
 __all__ = [
     "ImageError",
-    "mse",
-    "psnr",
     "read_image",
     "sample_image",
     "sample_image_path",
-    "write_bytes_atomic",
     "write_png",
 ]
 
@@ -77,13 +72,6 @@ def _one_line(error):
     """Returns a short single-line description of an exception."""
     text = " ".join(str(error).split())
     return text or type(error).__name__
-
-
-def _describe_os_error(error):
-    """Returns the human-readable part of an `OSError` without the repeated file name."""
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower() if error.strerror[:1].isupper() else error.strerror
-    return _one_line(error)
 
 
 # --------------------------------------------------------------------------- reading
@@ -222,7 +210,8 @@ def read_image(path, max_pixels=1 << 28):
         raise ImageError(f"tfnq: {path}: out of memory while decoding the image") from None
     except OSError as e:
         if e.filename is not None or isinstance(e, (PermissionError, FileNotFoundError)):
-            raise ImageError(f"tfnq: cannot read {path}: {_describe_os_error(e)}") from None
+            reason = e.strerror.lower() if e.strerror else _one_line(e)
+            raise ImageError(f"tfnq: cannot read {path}: {reason}") from None
         raise ImageError(
             f"tfnq: {path}: corrupt or truncated image ({_one_line(e)})") from None
     except _PIL_READ_ERRORS as e:
@@ -272,103 +261,6 @@ def sample_image(size=None):
 # --------------------------------------------------------------------------- writing
 
 
-def _fsync_directory(directory):
-    """Flushes a directory entry to disk where the platform supports it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _create_temp_file(directory, basename):
-    """Creates a new, empty temporary file next to the destination.
-
-    The file is created with `O_EXCL` and mode 0o666 (minus the umask), so the
-    final output gets the same permissions as an ordinarily created file.
-
-    Returns:
-        A tuple (file descriptor, temporary path).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        temp_path = os.path.join(directory, f".{basename}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(temp_path, flags, 0o666), temp_path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file in {directory}")
-
-
-def _atomic_write(path, data, force):
-    """Writes `data` to `path` atomically.
-
-    The bytes go to a temporary file in the destination directory, which is
-    fsync'ed and then renamed onto `path`. On any failure (including
-    `KeyboardInterrupt`) the temporary file is removed and `path` is left
-    untouched.
-
-    Args:
-        path: Destination path (str or path-like).
-        data: The bytes to write.
-        force: Whether an existing `path` may be replaced.
-
-    Raises:
-        ImageError: If `path` exists and `force` is false, or on any OS error.
-    """
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not path:
-        raise ImageError("tfnq: empty output path")
-    if os.path.isdir(path):
-        raise ImageError(f"tfnq: {path} is a directory")
-    if not force and os.path.lexists(path):
-        raise ImageError(f"tfnq: {path} exists (use --force to overwrite)")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ImageError(f"tfnq: cannot write {path}: directory {directory} does not exist")
-
-    temp_path = None
-    try:
-        fd, temp_path = _create_temp_file(directory, os.path.basename(path))
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if force:
-            os.replace(temp_path, path)
-        else:
-            # Hard-linking fails if `path` has appeared in the meantime, which
-            # makes the no-overwrite check race-free where links are supported.
-            try:
-                os.link(temp_path, path)
-            except FileExistsError:
-                raise ImageError(f"tfnq: {path} exists (use --force to overwrite)") from None
-            except OSError:
-                if os.path.lexists(path):
-                    raise ImageError(
-                        f"tfnq: {path} exists (use --force to overwrite)") from None
-                os.replace(temp_path, path)
-            else:
-                os.unlink(temp_path)
-        temp_path = None
-        _fsync_directory(directory)
-    except OSError as e:
-        raise ImageError(f"tfnq: cannot write {path}: {_describe_os_error(e)}") from None
-    finally:
-        if temp_path is not None:
-            try:
-                os.unlink(temp_path)
-            except OSError:
-                pass
-
-
 def _validate_image_array(image):
     """Checks that `image` is a non-empty uint8 array of shape [H, W, 3] or [H, W]."""
     array = np.asarray(image)
@@ -392,8 +284,9 @@ def write_png(path, image, force=False):
 
     Raises:
         ImageError: If the array is not uint8 [H, W, 3] / [H, W], if `path`
-            exists and `force` is false, or if the file cannot be written. No
-            partial output or temporary file is left behind on failure.
+            exists and `force` is false, or if the file cannot be written
+            (`tfnq.atomic_write.WriteError`, a subclass). No partial output or
+            temporary file is left behind on failure.
     """
     array = _validate_image_array(image)
     buffer = io.BytesIO()
@@ -401,75 +294,4 @@ def write_png(path, image, force=False):
         Image.fromarray(array).save(buffer, format="PNG")
     except (ValueError, OSError, MemoryError) as e:
         raise ImageError(f"tfnq: cannot encode PNG for {os.fspath(path)}: {_one_line(e)}") from None
-    _atomic_write(path, buffer.getvalue(), force)
-
-
-def write_bytes_atomic(path, data, force=False):
-    """Writes bytes to a file atomically (e.g. a compressed bit stream).
-
-    Args:
-        path: Destination path (str or path-like).
-        data: A bytes-like object.
-        force: Whether an existing file at `path` may be overwritten.
-
-    Raises:
-        ImageError: If `path` exists and `force` is false, or if the file cannot
-            be written. No partial output or temporary file is left behind on
-            failure.
-        TypeError: If `data` is not bytes-like.
-    """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
-    _atomic_write(path, bytes(data), force)
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def _as_float_pair(a, b):
-    """Converts two images to float64 arrays of the same, non-empty shape."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.shape != b.shape:
-        raise ImageError(f"tfnq: image shapes differ: {list(a.shape)} vs {list(b.shape)}")
-    if a.size == 0:
-        raise ImageError("tfnq: cannot compare empty images")
-    return a.astype(np.float64), b.astype(np.float64)
-
-
-def mse(a, b):
-    """Mean squared error between two images, computed in float64.
-
-    Args:
-        a: Image array (typically uint8).
-        b: Image array of the same shape as `a`.
-
-    Returns:
-        The mean of the squared differences over all elements, as a float.
-
-    Raises:
-        ImageError: If the shapes differ or the images are empty.
-    """
-    a, b = _as_float_pair(a, b)
-    return float(np.mean(np.square(a - b)))
-
-
-def psnr(a, b, max_value=255.0):
-    """Peak signal-to-noise ratio between two images, in dB.
-
-    Args:
-        a: Image array (typically uint8).
-        b: Image array of the same shape as `a`.
-        max_value: The largest possible sample value (255 for uint8).
-
-    Returns:
-        ``10 * log10(max_value**2 / mse(a, b))`` as a float, or ``inf`` for
-        identical images.
-
-    Raises:
-        ImageError: If the shapes differ or the images are empty.
-    """
-    error = mse(a, b)
-    if error == 0.0:
-        return math.inf
-    return float(10.0 * math.log10(float(max_value) ** 2 / error))
+    atomic_write.write_bytes_atomic(path, buffer.getvalue(), force)

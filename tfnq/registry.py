@@ -13,7 +13,7 @@ A model's *family* is the models of its architecture, size and mode at other rat
 import json
 import os
 
-from tfnq import export
+from tfnq import layout
 
 __all__ = [
     "by_quality",
@@ -47,10 +47,10 @@ def list_models(directory=None):
         if not os.path.isdir(folder):
             continue
         try:
-            version = export.version_dir(folder)
-            with open(os.path.join(version, export.METADATA_PATH)) as f:
+            version = layout.version_dir(folder)
+            with open(os.path.join(version, layout.METADATA_PATH)) as f:
                 metadata = json.load(f)
-        except (export.CodecError, OSError, ValueError):
+        except (layout.CodecError, OSError, ValueError):
             continue
         metadata["name"] = name  # The folder name is what `resolve` looks up.
         metadata["path"] = version
@@ -67,7 +67,7 @@ def default_model(directory=None):
     except OSError:
         models = list_models(directory)
         if not models:
-            raise export.CodecError(
+            raise layout.CodecError(
                 f"tfnq: no models found in {directory} (set TFNQ_MODELS or use --model)"
             ) from None
         return models[0]["name"]
@@ -79,12 +79,12 @@ def resolve(name_or_path=None, directory=None):
     if name_or_path is None:
         name_or_path = default_model(directory)
     if os.path.isdir(name_or_path):
-        return export.version_dir(name_or_path)
+        return layout.version_dir(name_or_path)
     candidate = os.path.join(directory, name_or_path)
     if os.path.isdir(candidate):
-        return export.version_dir(candidate)
+        return layout.version_dir(candidate)
     names = ", ".join(m["name"] for m in list_models(directory)) or "none"
-    raise export.CodecError(f"tfnq: unknown model {name_or_path!r} (available: {names})")
+    raise layout.CodecError(f"tfnq: unknown model {name_or_path!r} (available: {names})")
 
 
 def find_by_fingerprint(fingerprint, directory=None):
@@ -115,7 +115,7 @@ def family(name_or_path=None, directory=None):
     metadata if every member has one, else by lambda).
     """
     path = resolve(name_or_path, directory)
-    with open(os.path.join(path, export.METADATA_PATH)) as f:
+    with open(os.path.join(path, layout.METADATA_PATH)) as f:
         key = _family_key(json.load(f))
     members = [m for m in list_models(directory) if _family_key(m) == key]
     if all((m.get("evaluation") or {}).get("bpp") is not None for m in members):
@@ -129,5 +129,5 @@ def by_quality(quality, name_or_path=None, directory=None):
     members = family(name_or_path, directory)
     if not 1 <= quality <= len(members):
         names = ", ".join(f"{k + 1}: {m['name']}" for k, m in enumerate(members))
-        raise export.CodecError(f"tfnq: --quality must be 1..{len(members)} ({names})")
+        raise layout.CodecError(f"tfnq: --quality must be 1..{len(members)} ({names})")
     return members[quality - 1]["path"]

@@ -118,13 +118,13 @@ class EntropyModel(tf.Module):
         return tf.reduce_sum(log_probs, axis=axes) / (
             -tf.math.log(tf.constant(2.0, dtype=log_probs.dtype)))
 
-    def _encode(self, symbols, table_indexes):
-        return self.coder.encode(symbols, table_indexes, self.cdf, self.cdf_offset,
-                                 self.coding_rank)
+    def encode_symbols(self, symbols, rows):
+        """Codes symbols with the table of each (`rows`) into one string per coding unit."""
+        return self.coder.encode(symbols, rows, self.cdf, self.cdf_offset, self.coding_rank)
 
-    def _decode(self, strings, table_indexes):
+    def decode_symbols(self, strings, rows):
         """Decoded symbols; an error (not garbage) for damaged data."""
-        symbols, ok = self.coder.decode(strings, table_indexes, self.cdf, self.cdf_offset)
+        symbols, ok = self.coder.decode(strings, rows, self.cdf, self.cdf_offset)
         check = tf.debugging.assert_equal(
             ok, True, message="tfnq: entropy decoding failed (corrupted data)")
         with tf.control_dependencies([check]):

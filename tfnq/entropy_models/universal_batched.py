@@ -140,14 +140,37 @@ class UniversalBatchedEntropyModel(UniversalEntropyModel):
         return self.quantizer.quantize(bottleneck, offset)
 
     @tf.Module.with_name_scope
-    def compress(self, bottleneck):
-        """Quantizes and codes `bottleneck`; one string per coding unit."""
-        self._check_compression()
+    def to_symbols(self, bottleneck):
+        """The quantizer's symbols of `bottleneck` and the table row of each.
+
+        Returns:
+          `(symbols, rows)`, int32 tensors of the shape of `bottleneck`.
+        """
         bottleneck = tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype)
         indexes, offset = self._table_indexes_and_offset(
             self._broadcast_shape(tf.shape(bottleneck)))
         symbols = self.quantizer.to_symbols(bottleneck, offset)
-        return self._encode(symbols, tf.broadcast_to(indexes, tf.shape(symbols)))
+        return symbols, tf.broadcast_to(indexes, tf.shape(symbols))
+
+    @tf.Module.with_name_scope
+    def table_rows(self, shape):
+        """The table row of every element of latents of `shape` (batch + coding shape)."""
+        shape = tf.convert_to_tensor(shape, dtype=tf.int32)
+        indexes, _ = self._table_indexes_and_offset(self._broadcast_shape(shape))
+        return tf.broadcast_to(indexes, shape)
+
+    @tf.Module.with_name_scope
+    def from_symbols(self, symbols):
+        """The reconstructed `round(y - u) + u` of decoded symbols."""
+        symbols = tf.convert_to_tensor(symbols, dtype=tf.int32)
+        _, offset = self._table_indexes_and_offset(self._broadcast_shape(tf.shape(symbols)))
+        return self.quantizer.from_symbols(symbols, offset, self.bottleneck_dtype)
+
+    @tf.Module.with_name_scope
+    def compress(self, bottleneck):
+        """Quantizes and codes `bottleneck`; one string per coding unit."""
+        self._check_compression()
+        return self.encode_symbols(*self.to_symbols(bottleneck))
 
     @tf.Module.with_name_scope
     def decompress(self, strings, broadcast_shape):
@@ -170,9 +193,7 @@ class UniversalBatchedEntropyModel(UniversalEntropyModel):
         broadcast_shape = tf.convert_to_tensor(broadcast_shape, dtype=tf.int32)
         output_shape = tf.concat(
             [tf.shape(strings), broadcast_shape, self.prior_shape_tensor], 0)
-        indexes, offset = self._table_indexes_and_offset(broadcast_shape)
-        symbols = self._decode(strings, tf.broadcast_to(indexes, output_shape))
-        return self.quantizer.from_symbols(symbols, offset, self.bottleneck_dtype)
+        return self.from_symbols(self.decode_symbols(strings, self.table_rows(output_shape)))
 
     def get_config(self):
         """Hyperparameters (the prior itself is owned and serialized by the model)."""

@@ -196,13 +196,35 @@ class UniversalIndexedEntropyModel(UniversalEntropyModel):
         return self._uncenter(self.quantizer.quantize(bottleneck, offset), loc)
 
     @tf.Module.with_name_scope
-    def compress(self, bottleneck, indexes, loc=None):
-        """Quantizes and codes `bottleneck - loc`; one string per coding unit."""
-        self._check_compression()
+    def to_symbols(self, bottleneck, indexes, loc=None):
+        """The quantizer's symbols of `bottleneck - loc` and the table row of each.
+
+        Returns:
+          `(symbols, rows)`, int32 tensors of the shape of `bottleneck`.
+        """
         bottleneck = self._center(
             tf.convert_to_tensor(bottleneck, dtype=self.bottleneck_dtype), loc)
         rows, offset = self._coding_indexes(indexes)
-        return self._encode(self.quantizer.to_symbols(bottleneck, offset), rows)
+        return self.quantizer.to_symbols(bottleneck, offset), rows
+
+    @tf.Module.with_name_scope
+    def table_rows(self, indexes):
+        """The table row of every element coded with float `indexes`."""
+        return self._coding_indexes(indexes)[0]
+
+    @tf.Module.with_name_scope
+    def from_symbols(self, symbols, indexes, loc=None):
+        """The reconstructed `round(y - loc - u) + u + loc` of decoded symbols."""
+        _, offset = self._coding_indexes(indexes)
+        values = self.quantizer.from_symbols(tf.convert_to_tensor(symbols, tf.int32), offset,
+                                             self.bottleneck_dtype)
+        return self._uncenter(values, loc)
+
+    @tf.Module.with_name_scope
+    def compress(self, bottleneck, indexes, loc=None):
+        """Quantizes and codes `bottleneck - loc`; one string per coding unit."""
+        self._check_compression()
+        return self.encode_symbols(*self.to_symbols(bottleneck, indexes, loc))
 
     @tf.Module.with_name_scope
     def decompress(self, strings, indexes, loc=None):
@@ -213,10 +235,8 @@ class UniversalIndexedEntropyModel(UniversalEntropyModel):
         """
         self._check_compression()
         strings = tf.convert_to_tensor(strings, dtype=tf.string)
-        rows, offset = self._coding_indexes(indexes)
-        values = self.quantizer.from_symbols(self._decode(strings, rows), offset,
-                                             self.bottleneck_dtype)
-        return self._uncenter(values, loc)
+        symbols = self.decode_symbols(strings, self.table_rows(indexes))
+        return self.from_symbols(symbols, indexes, loc)
 
     def get_config(self):
         """Hyperparameters (prior_fn and parameter_fns are owned by the model)."""

@@ -1,7 +1,6 @@
 """Distortion metrics for RGB images on the 0-255 scale: PSNR and MS-SSIM.
 
-PSNR and MSE are those of `tfnq.image_io` (float64, over all three channels),
-re-exported here so that evaluation code has one place to import metrics from.
+MSE and PSNR are computed in float64 over all three channels, with the peak 255.
 
 MS-SSIM is `tf.image.ssim_multiscale` with its defaults (Wang et al. 2003):
 an 11x11 Gaussian window with sigma 1.5, k1 = 0.01, k2 = 0.03, five scales with
@@ -23,7 +22,7 @@ import math
 
 import numpy as np
 
-from tfnq.image_io import ImageError, mse, psnr
+from tfnq.image_io import ImageError
 
 __all__ = [
     "MS_SSIM_FILTER_SIZE",
@@ -34,6 +33,55 @@ __all__ = [
     "mse",
     "psnr",
 ]
+
+def _as_float_pair(a, b):
+    """Converts two images to float64 arrays of the same, non-empty shape."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.shape != b.shape:
+        raise ImageError(f"tfnq: image shapes differ: {list(a.shape)} vs {list(b.shape)}")
+    if a.size == 0:
+        raise ImageError("tfnq: cannot compare empty images")
+    return a.astype(np.float64), b.astype(np.float64)
+
+
+def mse(a, b):
+    """Mean squared error between two images, computed in float64.
+
+    Args:
+        a: Image array (typically uint8).
+        b: Image array of the same shape as `a`.
+
+    Returns:
+        The mean of the squared differences over all elements, as a float.
+
+    Raises:
+        ImageError: If the shapes differ or the images are empty.
+    """
+    a, b = _as_float_pair(a, b)
+    return float(np.mean(np.square(a - b)))
+
+
+def psnr(a, b, max_value=255.0):
+    """Peak signal-to-noise ratio between two images, in dB.
+
+    Args:
+        a: Image array (typically uint8).
+        b: Image array of the same shape as `a`.
+        max_value: The largest possible sample value (255 for uint8).
+
+    Returns:
+        ``10 * log10(max_value**2 / mse(a, b))`` as a float, or ``inf`` for
+        identical images.
+
+    Raises:
+        ImageError: If the shapes differ or the images are empty.
+    """
+    error = mse(a, b)
+    if error == 0.0:
+        return math.inf
+    return float(10.0 * math.log10(float(max_value) ** 2 / error))
+
 
 # The standard weights of the five scales (Wang et al. 2003; TensorFlow's default).
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)

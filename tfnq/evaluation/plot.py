@@ -9,7 +9,7 @@ figure state is touched.
 
 import io
 
-from tfnq import image_io
+from tfnq import atomic_write
 
 __all__ = [
     "plot_rd",
@@ -70,5 +70,5 @@ def plot_rd(curves, path, dataset=None, metrics=("psnr", "ms_ssim"), dpi=120):
     figure.suptitle(suptitle)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
-    image_io.write_bytes_atomic(path, buffer.getvalue(), force=True)
+    atomic_write.write_bytes_atomic(path, buffer.getvalue(), force=True)
     return panels

@@ -67,7 +67,7 @@ import os
 
 import numpy as np
 
-from tfnq import image_io
+from tfnq import atomic_write
 
 __all__ = [
     "FORMAT",
@@ -337,13 +337,13 @@ def save_results(results, path):
 
     Raises:
         ValueError: If `results` does not follow the schema.
-        tfnq.image_io.ImageError: If the file cannot be written.
+        tfnq.atomic_write.WriteError: If the file cannot be written.
     """
     results = validate(_json_roundtrip(results))
     text = json.dumps(results, indent=1, allow_nan=False) + "\n"
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    image_io.write_bytes_atomic(path, text.encode("utf-8"), force=True)
+    atomic_write.write_bytes_atomic(path, text.encode("utf-8"), force=True)
 
 
 def _from_legacy(data):

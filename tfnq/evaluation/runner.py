@@ -123,7 +123,7 @@ def evaluate_tfnq(codec, images, reuse=None, on_image=None):
     bits over the pixels) and ``bit_exact``.
 
     Args:
-        codec: A `tfnq.export.Codec` (as `tfnq.export.load` returns).
+        codec: A `tfnq.client.Codec` (as `tfnq.client.load` returns).
         images: List of `EvalImage`.
         reuse: See `evaluate_images`.
         on_image: See `evaluate_images`.

@@ -16,6 +16,19 @@ Methods, for latents `y` of a batch (`[B, h, w, C]`):
 * `decompress(sections, latent_shape)` -> `y_hat` `[1, h, w, C]`;
 * `quantize(y)` -> `(y_hat, bits)`: what `decompress` will return, and its bits
   under the coding tables (the encoder's side, without coding).
+
+Coding goes through symbols, so that a coder outside the graph (a stack coder,
+`tfnq.coders.StackCoder`) can code the same sections as the in-graph coders:
+
+* `to_symbols(y)` -> `[(symbols, rows), ...]`, one pair per section: the quantizer's
+  int32 symbols and the table row of each, in the tables of `coding_models[k]`;
+* the decoder side as steps over a state (a dict of tensors):
+  `decoder_state(latent_shape)`, then for each section k in order
+  `section_rows(k, state)` (the table rows of its symbols: they depend on the
+  sections before it) and `receive(k, symbols, state)`, and finally
+  `latents_from(state)` -> `y_hat`.
+
+`compress` and `decompress` are these steps with each section's coder.
 """
 
 from tfnq import quantizers
@@ -44,3 +57,42 @@ class LatentCodec:
     def _check_prepared(self):
         if self.coding_models is None:
             raise RuntimeError("call prepare_coding() before coding")
+
+    # -- Symbols, and the decoder's steps (subclasses) ----------------------------
+
+    def to_symbols(self, latents):
+        """`[(symbols, rows), ...]` of each section for latents (a batch of one)."""
+        raise NotImplementedError
+
+    def decoder_state(self, latent_shape):
+        """The decoder's state before any section is decoded."""
+        return {"latent_shape": latent_shape}
+
+    def section_rows(self, k, state):
+        """Table rows of the symbols of section `k`, from the sections before it."""
+        raise NotImplementedError
+
+    def receive(self, k, symbols, state):
+        """The state after the symbols of section `k` are decoded."""
+        raise NotImplementedError
+
+    def latents_from(self, state):
+        """The decoded latents `y_hat`, once every section is received."""
+        raise NotImplementedError
+
+    # -- Coding with each section's coder -----------------------------------------
+
+    def compress(self, latents):
+        """Latents (a batch of one) -> a scalar string per section."""
+        self._check_prepared()
+        return [model.encode_symbols(symbols, rows)[0] for model, (symbols, rows) in zip(
+            self.coding_models, self.to_symbols(latents), strict=True)]
+
+    def decompress(self, sections, latent_shape):
+        """Strings of `compress` -> `y_hat` `[1, h, w, C]`."""
+        self._check_prepared()
+        state = self.decoder_state(latent_shape)
+        for k, (model, string) in enumerate(zip(self.coding_models, sections, strict=True)):
+            symbols = model.decode_symbols(string[None], self.section_rows(k, state))
+            state = self.receive(k, symbols, state)
+        return self.latents_from(state)

@@ -8,6 +8,8 @@ with one deep factorized density per channel, adapted to the channel (Eq. 22), c
 by a `tfnq.UniversalBatchedEntropyModel`: one section.
 """
 
+import tensorflow as tf
+
 from tfnq import entropy_models
 from tfnq.latent_codecs.base import LatentCodec, make_quantizer
 
@@ -52,14 +54,19 @@ class FactorizedLatentCodec(LatentCodec):
             tables=tables[0] if tables else None)]
         return self.coding_models
 
-    def compress(self, latents):
+    def to_symbols(self, latents):
         self._check_prepared()
-        return [self.coding_models[0].compress(self.channel.encode(latents))[0]]
+        return [self.coding_models[0].to_symbols(self.channel.encode(latents))]
 
-    def decompress(self, sections, latent_shape):
-        self._check_prepared()
-        return self.channel.decode(self.coding_models[0].decompress(sections[0][None],
-                                                                    latent_shape))
+    def section_rows(self, k, state):
+        shape = tf.concat([[1], state["latent_shape"], self.coding_models[0].prior_shape_tensor], 0)
+        return self.coding_models[0].table_rows(shape)
+
+    def receive(self, k, symbols, state):
+        return dict(state, received=self.coding_models[0].from_symbols(symbols))
+
+    def latents_from(self, state):
+        return self.channel.decode(state["received"])
 
     def quantize(self, latents):
         self._check_prepared()

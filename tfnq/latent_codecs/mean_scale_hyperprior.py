@@ -147,23 +147,34 @@ class MeanScaleHyperpriorLatentCodec(LatentCodec):
         """Decoder side: mean and index of every latent from the decoded hyper-latents."""
         return self.hyper_parameters(self.channel.decode(w_hat), gains)
 
-    def compress(self, latents):
+    def to_symbols(self, latents):
         self._check_prepared()
         hyper_coding, coding = self.coding_models
         gains = self.gains_fn(self.coding_rate)
         v = self._hyper_latents(latents, gains)
-        hyper_string = hyper_coding.compress(v)[0]
         mean, index = self._decoder_parameters(hyper_coding.quantize(v), gains)
-        return [hyper_string, coding.compress(self._residual(latents, mean, gains), index)[0]]
+        return [hyper_coding.to_symbols(v),
+                coding.to_symbols(self._residual(latents, mean, gains), index)]
 
-    def decompress(self, sections, latent_shape):
-        self._check_prepared()
+    def section_rows(self, k, state):
         hyper_coding, coding = self.coding_models
-        gains = self.gains_fn(self.coding_rate)
-        w_hat = hyper_coding.decompress(sections[0][None], latent_shape // self.hyper_stride)
-        mean, index = self._decoder_parameters(w_hat, gains)
-        z = coding.decompress(sections[1][None], index)
-        return self._latents_hat(z, z, mean, gains)
+        if k == 0:
+            shape = tf.concat([[1], state["latent_shape"] // self.hyper_stride,
+                               hyper_coding.prior_shape_tensor], 0)
+            return hyper_coding.table_rows(shape)
+        return coding.table_rows(state["index"])
+
+    def receive(self, k, symbols, state):
+        hyper_coding, coding = self.coding_models
+        if k == 0:
+            w_hat = hyper_coding.from_symbols(symbols)
+            mean, index = self._decoder_parameters(w_hat, self.gains_fn(self.coding_rate))
+            return dict(state, mean=mean, index=index)
+        return dict(state, z=coding.from_symbols(symbols, state["index"]))
+
+    def latents_from(self, state):
+        z = state["z"]
+        return self._latents_hat(z, z, state["mean"], self.gains_fn(self.coding_rate))
 
     def quantize(self, latents):
         self._check_prepared()

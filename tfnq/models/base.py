@@ -14,7 +14,7 @@ edge-padded to a multiple of `downsampling` and decoded images cropped back.
 
 import tensorflow as tf
 
-from tfnq import coding_config
+from tfnq import coders, coding_config
 from tfnq.models import padding
 
 __all__ = ["CompressionModel"]
@@ -129,6 +129,7 @@ class CompressionModel(tf.keras.Model):
             raise ValueError(
                 f"Mode {config.label} needs a model trained "
                 f"{'with' if config.soft_round else 'without'} soft rounding.")
+        coders.get_coder(config.coder)  # A coder tfnq has.
         for stage in ("inference", "refinement"):
             if getattr(config, stage) not in self.supported_stages[stage]:
                 raise ValueError(f"{type(self).__name__} has no {stage} "
@@ -173,6 +174,29 @@ class CompressionModel(tf.keras.Model):
         """Sections from `compress_image` -> uint8 `[height, width, 3]`."""
         latents_hat = self.latent_codec.decompress(sections, self.latent_shape(height, width))
         return self._image(latents_hat, height, width)
+
+    # Coding through symbols, for a coder outside the graph (`tfnq.coders.StackCoder`):
+    # an export traces these, and `tfnq.client` runs the coder between them.
+
+    def image_symbols(self, image):
+        """uint8 `[H, W, 3]` -> `[(symbols, rows), ...]`, one pair per section."""
+        return self.latent_codec.to_symbols(self._latents(image))
+
+    def _decoder_state(self, symbols, height, width):
+        codec = self.latent_codec
+        state = codec.decoder_state(self.latent_shape(height, width))
+        for k, section in enumerate(symbols):
+            state = codec.receive(k, section, state)
+        return state
+
+    def section_rows(self, k, symbols, height, width):
+        """Table rows of section `k`'s symbols, given the symbols of the sections before."""
+        return self.latent_codec.section_rows(k, self._decoder_state(symbols, height, width))
+
+    def image_from_symbols(self, symbols, height, width):
+        """The symbols of every section -> uint8 `[height, width, 3]`."""
+        state = self._decoder_state(symbols, height, width)
+        return self._image(self.latent_codec.latents_from(state), height, width)
 
     def reconstruct_image(self, image):
         """The reconstruction the encoder computes from its own quantized latents."""

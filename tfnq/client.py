@@ -1,0 +1,149 @@
+"""Loading an exported tfnq model and coding with it: numpy images in, bytes out.
+
+    codec = tfnq.load("saved_models/hyperprior-0.0105-un-q")
+    data = codec.compress(image)      # uint8 [H, W, 3] -> bytes of a tfnq file
+    image = codec.decompress(data)
+
+`load` needs only TensorFlow (and tensorflow-compression for models that code with
+its range-coding ops) and the export itself: the container is built and parsed by
+the SavedModel's own signatures. A model exported with a stack coder (a coding
+configuration with `coder="ans"`, `tfnq.export.StackServable`) has signatures at the
+level of symbols instead, and the `Codec` runs the coder (`tfnq.coders.AnsCoder`,
+which needs `constriction`) between them and builds the container itself: the same
+`compress`/`decompress`, the same file format. Every problem (a damaged, truncated or
+foreign file, an image of the wrong type or size) is a `CodecError` with a one-line
+message.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
+
+from tfnq import bitstream, bitstream_v2, layout, limits
+
+__all__ = ["Codec", "load"]
+
+
+class Codec:
+    """A loaded tfnq SavedModel: numpy images in, bytes out, and back."""
+
+    def __init__(self, path):
+        self.path = layout.version_dir(path)
+        self.metadata = layout.read_metadata(self.path)
+        if not os.path.exists(os.path.join(self.path, "saved_model.pb")):
+            raise layout.CodecError(f"tfnq: no SavedModel found at {self.path}")
+        self._module = tf.saved_model.load(self.path)
+        coder = (self.metadata.get("coding_config") or {}).get("coder", "range")
+        self._stack = _StackCoding(self._module, coder, self.metadata) if hasattr(
+            self._module, "to_symbols") else None
+
+    @property
+    def name(self):
+        return self.metadata.get("name")
+
+    @property
+    def mode(self):
+        return self.metadata.get("mode")
+
+    def _run(self, fn, arg):
+        try:
+            return fn(arg)
+        except tf.errors.InvalidArgumentError as e:
+            raise layout.CodecError(bitstream.error_message(e) or _plain_message(e)) from None
+
+    @staticmethod
+    def _check_image(image):
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise layout.CodecError(
+                f"tfnq: expected a uint8 HxWx3 image, got {image.dtype} {image.shape}")
+        error = limits.image_size_error(*image.shape[:2])
+        if error:
+            raise layout.CodecError(error)
+        return image
+
+    def compress(self, image):
+        """uint8 `[H, W, 3]` -> bytes of a tfnq file."""
+        image = self._check_image(image)
+        if self._stack:
+            return self._run(self._stack.compress, image)
+        return self._run(self._module.compress, image).numpy()
+
+    def decompress(self, data):
+        """bytes of a tfnq file -> uint8 `[H, W, 3]`."""
+        if not isinstance(data, bytes | bytearray):
+            raise layout.CodecError("tfnq: expected the bytes of a tfnq file")
+        if self._stack:
+            return self._run(self._stack.decompress, bytes(data))
+        return self._run(self._module.decompress, tf.constant(bytes(data))).numpy()
+
+    def reconstruct(self, image):
+        """Encoder-side reconstruction from the quantized latents (no coding)."""
+        return self._run(self._module.reconstruct, self._check_image(image)).numpy()
+
+    def estimate_bits(self, image):
+        """Estimated bits of the latents (without container overhead)."""
+        return float(self._run(self._module.estimate_bits, self._check_image(image)))
+
+
+class _StackCoding:
+    """`compress`/`decompress` of a stack-coded export: the coder runs here, between
+    the export's symbol-level functions (see `tfnq.export.StackServable`)."""
+
+    def __init__(self, module, coder, metadata):
+        from tfnq import coders  # Here: in-graph exports do not need the stack coders.
+        self._module = module
+        self._coder = coders.get_coder(coder)
+        self._fingerprint = int(metadata["fingerprint"], 16)
+        tables = {k: v.numpy() for k, v in module.coding_tables().items()}
+        self._num_sections = len(tables) // 2
+        self._tables = [self._coder.prepare_tables(tables[f"cdf_{k}"],
+                                                   tables[f"cdf_offset_{k}"])
+                        for k in range(self._num_sections)]
+
+    def compress(self, image):
+        out = self._module.to_symbols(image)
+        message = self._coder.message()
+        for k in reversed(range(self._num_sections)):  # The decoder pops section 0 first.
+            message.push(out[f"symbols_{k}"].numpy(), out[f"rows_{k}"].numpy(),
+                         self._tables[k])
+        height, width = int(out["height"]), int(out["width"])
+        return bitstream_v2.pack(self._fingerprint, height, width,
+                                 [message.to_bytes()]).numpy()
+
+    def decompress(self, data):
+        header = bitstream_v2.unpack(tf.constant(data), 1,
+                                     expected_fingerprint=self._fingerprint)
+        height, width = int(header.height), int(header.width)
+        if limits.image_size_error(height, width):
+            raise layout.CodecError("tfnq: the file declares an implausibly large image")
+        try:
+            message = self._coder.message(header.sections[0].numpy())
+            symbols = []
+            for k in range(self._num_sections):
+                rows = getattr(self._module, f"section_rows_{k}")(*symbols, height, width)
+                symbols.append(tf.constant(message.pop(rows.numpy(), self._tables[k])))
+            if not message.is_empty():
+                raise ValueError("data left over")
+        except ValueError as e:
+            raise layout.CodecError(f"tfnq: entropy decoding failed (corrupted data: {e})"
+                                    ) from None
+        return self._module.from_symbols(*symbols, height, width).numpy()
+
+
+def _plain_message(error):
+    """The informative line of a TensorFlow error that has no "tfnq:" message."""
+    for line in error.message.splitlines():
+        line = line.strip()
+        if (line and not line.startswith(("Graph execution error", "Detected at node", "File ",
+                                          "[[", "}}", "Traceback"))
+                and not line.endswith(":")):
+            return "tfnq: " + line.split(" [Op:")[0]
+    return "tfnq: " + (error.message.strip().splitlines() or ["error"])[0]
+
+
+def load(path):
+    """Loads an exported tfnq model (model folder or version folder) as a `Codec`."""
+    return Codec(path)
