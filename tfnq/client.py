@@ -97,6 +97,22 @@ class _StackCoding:
         self._module = module
         self._coder = coders.get_coder(coder)
         self._fingerprint = int(metadata["fingerprint"], 16)
+        fingerprint = tf.constant(self._fingerprint, tf.int64)
+        string = tf.TensorSpec([], tf.string)
+        size = tf.TensorSpec([], tf.int32)
+
+        # The container in the graph (as exports build it): eagerly, its field loop
+        # alone would take a third of a second.
+        @tf.function(input_signature=[string, size, size])
+        def pack(message, height, width):
+            return bitstream_v2.pack(fingerprint, height, width, [message])
+
+        @tf.function(input_signature=[string])
+        def unpack(data):
+            header = bitstream_v2.unpack(data, 1, expected_fingerprint=fingerprint)
+            return header.height, header.width, header.sections[0]
+
+        self._pack, self._unpack = pack, unpack
         tables = {k: v.numpy() for k, v in module.coding_tables().items()}
         self._num_sections = len(tables) // 2
         self._tables = [self._coder.prepare_tables(tables[f"cdf_{k}"],
@@ -109,18 +125,15 @@ class _StackCoding:
         for k in reversed(range(self._num_sections)):  # The decoder pops section 0 first.
             message.push(out[f"symbols_{k}"].numpy(), out[f"rows_{k}"].numpy(),
                          self._tables[k])
-        height, width = int(out["height"]), int(out["width"])
-        return bitstream_v2.pack(self._fingerprint, height, width,
-                                 [message.to_bytes()]).numpy()
+        return self._pack(message.to_bytes(), out["height"], out["width"]).numpy()
 
     def decompress(self, data):
-        header = bitstream_v2.unpack(tf.constant(data), 1,
-                                     expected_fingerprint=self._fingerprint)
-        height, width = int(header.height), int(header.width)
+        height, width, payload = self._unpack(tf.constant(data))
+        height, width = int(height), int(width)
         if limits.image_size_error(height, width):
             raise layout.CodecError("tfnq: the file declares an implausibly large image")
         try:
-            message = self._coder.message(header.sections[0].numpy())
+            message = self._coder.message(payload.numpy())
             symbols = []
             for k in range(self._num_sections):
                 rows = getattr(self._module, f"section_rows_{k}")(*symbols, height, width)

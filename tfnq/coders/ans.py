@@ -51,7 +51,9 @@ def _groups(rows):
     """`(row, element positions)` of each table used, rows ascending."""
     if not rows.size:
         return []
-    order = np.argsort(rows, kind="stable")
+    # A stable sort of small integers is a radix sort in numpy: 16-bit keys when they fit.
+    keys = rows.astype(np.int16) if rows.max() < 1 << 15 else rows
+    order = np.argsort(keys, kind="stable")
     used, starts = np.unique(rows[order], return_index=True)
     return list(zip(used, np.split(order, starts[1:]), strict=True))
 
