@@ -64,9 +64,32 @@ class Codec:
             raise layout.CodecError(error)
         return image
 
-    def compress(self, image):
-        """uint8 `[H, W, 3]` -> bytes of a tfnq file."""
+    @property
+    def inputs(self):
+        """The encoder inputs the model's coding configuration takes: name -> default."""
+        config = self.metadata.get("coding_config") or {}
+        return {i["name"]: i["default"] for i in config.get("inputs", [])}
+
+    def compress(self, image, **inputs):
+        """uint8 `[H, W, 3]` -> bytes of a tfnq file.
+
+        Args:
+          image: The image.
+          **inputs: Encoder inputs of the coding configuration (`inputs`), by name;
+            those not given take their defaults.
+        """
         image = self._check_image(image)
+        if inputs:
+            unknown = sorted(set(inputs) - set(self.inputs))
+            if unknown:
+                raise layout.CodecError(f"tfnq: {self.name} takes no encoder input "
+                                        f"{unknown[0]!r} (it takes {sorted(self.inputs)})")
+            if self._stack:
+                raise layout.CodecError("tfnq: encoder inputs with a stack coder are not "
+                                        "supported yet")
+            values = [inputs.get(name, default) for name, default in self.inputs.items()]
+            return self._run(lambda x: self._module.compress_with_inputs(x, *values),
+                             image).numpy()
         if self._stack:
             return self._run(self._stack.compress, image)
         return self._run(self._module.compress, image).numpy()

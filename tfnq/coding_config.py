@@ -11,7 +11,11 @@ A `CodingConfig` names the stages a codec runs at test time and their parameters
 * `inference`: encode-time inference over the latents (`"none"`: the analysis
   transform's output is coded as it is);
 * `refinement`: decoder-side refinement of the decoded latents (`"none"`);
-* `params`: further named values a configuration fixes (e.g. a rate).
+* `params`: further named values a configuration fixes (e.g. a rate);
+* `inputs`: values the encoder takes per image, with defaults (e.g. a rate parameter or
+  a number of optimization steps): the export's `compress` uses the defaults and
+  `compress_with_inputs` takes them (`tfnq.client.Codec.compress(image, **inputs)`).
+  They steer encode-time stages only; what a decoder needs goes into the file.
 
 The test-time settings of Sec. 5.1 of Agustsson & Theis are named presets: "UN+Q"
 (rounding), "UN+UQ" (universal quantization), "UN+UQ+SR" (soft rounding and universal
@@ -42,6 +46,8 @@ class CodingConfig:
       inference: Encode-time inference.
       refinement: Decoder-side refinement.
       params: Further `(name, value)` pairs.
+      inputs: `(name, dtype, default)` triples: per-image encoder inputs (`dtype` a
+        TensorFlow dtype name, e.g. "float32" or "int32").
       name: The preset's name, or None for a configuration of one's own.
       id: The preset's mode id in version-1 headers (0: none).
     """
@@ -52,6 +58,7 @@ class CodingConfig:
     inference: str = "none"
     refinement: str = "none"
     params: tuple = ()
+    inputs: tuple = ()
     name: str | None = dataclasses.field(default=None, compare=False)
     id: int = dataclasses.field(default=0, compare=False)
 
@@ -76,9 +83,12 @@ class CodingConfig:
 
     def to_json(self):
         """A JSON-serializable dict (the metadata's `coding_config`)."""
-        return dict(quantizer=self.quantizer_config, soft_round=self.soft_round,
-                    coder=self.coder, inference=self.inference, refinement=self.refinement,
-                    params=dict(self.params))
+        value = dict(quantizer=self.quantizer_config, soft_round=self.soft_round,
+                     coder=self.coder, inference=self.inference,
+                     refinement=self.refinement, params=dict(self.params))
+        if self.inputs:  # Only when there are: older fingerprints stay what they were.
+            value["inputs"] = [dict(name=n, dtype=d, default=v) for n, d, v in self.inputs]
+        return value
 
     @classmethod
     def from_json(cls, value):
@@ -88,7 +98,9 @@ class CodingConfig:
                      coder=value.get("coder", "range"),
                      inference=value.get("inference", "none"),
                      refinement=value.get("refinement", "none"),
-                     params=tuple(sorted(value.get("params", {}).items())))
+                     params=tuple(sorted(value.get("params", {}).items())),
+                     inputs=tuple((i["name"], i["dtype"], i["default"])
+                                  for i in value.get("inputs", [])))
         for preset in PRESETS.values():
             if preset == config:
                 return preset

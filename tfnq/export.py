@@ -204,14 +204,34 @@ class _Servable(tf.Module):
 
 
 class ServableCodec(_Servable):
-    """Coding in the graph: `compress` makes a whole tfnq file, `decompress` reads one."""
+    """Coding in the graph: `compress` makes a whole tfnq file, `decompress` reads one;
+    with a configuration that declares encoder inputs (`CodingConfig.inputs`), also
+    `compress_with_inputs(image, <input>, ...)`."""
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def compress(self, image):
-        """uint8 `[H, W, 3]` image -> one tfnq file (string scalar)."""
+        """uint8 `[H, W, 3]` image -> one tfnq file (string scalar), with the default
+        encoder inputs of the configuration (if it declares any)."""
+        return self._compress(image)
+
+    def __init__(self, model, mode, **kwargs):
+        super().__init__(model, mode, **kwargs)
+        if self.mode.inputs:  # The encoder inputs a configuration declares, by name.
+            specs = [tf.TensorSpec([], tf.as_dtype(dtype), name=name)
+                     for name, dtype, _ in self.mode.inputs]
+            self.compress_with_inputs = tf.function(
+                self._compress_with_inputs,
+                input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")]
+                + specs)
+
+    def _compress_with_inputs(self, image, *values):
+        names = [name for name, _, _ in self.mode.inputs]
+        return self._compress(image, dict(zip(names, values, strict=True)))
+
+    def _compress(self, image, inputs=None):
         shape = tf.shape(image)
         with tf.control_dependencies(_image_checks(shape)):
-            sections = self.model.compress_image(image)
+            sections = self.model.compress_image(image, inputs)
         return bitstream_v2.pack(self._fingerprint, shape[0], shape[1], sections)
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
@@ -343,11 +363,17 @@ def _signatures(codec):
     def decompress_signature(bitstring):
         return {"image": codec.decompress(bitstring)}
 
-    return {
+    signatures = {
         "compress": compress_signature.get_concrete_function(),
         "decompress": decompress_signature.get_concrete_function(),
         "serving_default": decompress_signature.get_concrete_function(),
     }
+    if codec.mode.inputs:
+        function = codec.compress_with_inputs
+        signatures["compress_with_inputs"] = tf.function(
+            lambda *args: {"bitstring": function(*args)},
+            input_signature=function.input_signature).get_concrete_function()
+    return signatures
 
 
 def _stack_signatures(codec):

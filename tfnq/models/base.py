@@ -1,6 +1,8 @@
 """What every tfnq codec is: analysis and synthesis transforms around a latent codec.
 
     y = analyze(x)                          latents of an image batch (0-255 floats)
+    y = infer(y, x, **inputs)               encode-time inference (identity; e.g. SGA),
+                                            with the configuration's encoder inputs
     y_hat, bits = latent_codec(y, ...)      the channel: noise in training, the coding
                                             configuration's quantizer at test time
     x_hat = synthesize(refine(y_hat))       `refine`: a decoder-side step (identity)
@@ -34,8 +36,10 @@ class CompressionModel(tf.keras.Model):
     latent_stride = 1
     # Version of the exported arithmetic (part of the fingerprint, `tfnq.export`).
     numerics = 1
-    # The encode-time inference and decoder refinement a coding configuration may name.
+    # The encode-time inference and decoder refinement a coding configuration may name,
+    # and the per-image encoder inputs (`CodingConfig.inputs`) they take.
     supported_stages = {"inference": ("none",), "refinement": ("none",)}
+    supported_inputs = ()
 
     def analyze(self, x):
         """Latents of a float32 batch `[B, H, W, 3]` in 0-255."""
@@ -44,6 +48,17 @@ class CompressionModel(tf.keras.Model):
     def synthesize(self, latents):
         """Reconstruction (float, 0-255) of decoded latents."""
         raise NotImplementedError
+
+    def infer(self, latents, x, **inputs):
+        """Encode-time inference: the latents to code for padded image batch `x`.
+
+        The identity (the analysis transform's output is coded as it is); a coding
+        configuration with an `inference` stage (e.g. SGA over the latents, which
+        minimizes `rd_objective`) overrides this, taking the configuration's `inputs`
+        (e.g. a step count) as keyword arguments.
+        """
+        del x, inputs
+        return latents
 
     def refine(self, latents):
         """Decoder-side refinement of decoded latents before synthesis (identity).
@@ -130,6 +145,10 @@ class CompressionModel(tf.keras.Model):
                 f"Mode {config.label} needs a model trained "
                 f"{'with' if config.soft_round else 'without'} soft rounding.")
         coders.get_coder(config.coder)  # A coder tfnq has.
+        unknown = sorted({name for name, _, _ in config.inputs} - set(self.supported_inputs))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} takes no encoder input {unknown[0]!r} "
+                             f"(it takes {sorted(self.supported_inputs)})")
         for stage in ("inference", "refinement"):
             if getattr(config, stage) not in self.supported_stages[stage]:
                 raise ValueError(f"{type(self).__name__} has no {stage} "
@@ -160,15 +179,21 @@ class CompressionModel(tf.keras.Model):
         d, s = self.downsampling, self.latent_stride
         return tf.stack([(height + d - 1) // d * (d // s), (width + d - 1) // d * (d // s)])
 
-    def _latents(self, image):
-        return self.analyze(padding.pad_image(image, self.downsampling))
+    def _latents(self, image, inputs=None):
+        """The latents to code for a uint8 image: analysis, then encode-time inference
+        (`inputs`: the configuration's encoder inputs; their defaults if None)."""
+        x = padding.pad_image(image, self.downsampling)
+        if inputs is None:
+            inputs = {name: default for name, _, default in self.coding_mode.inputs}
+        return self.infer(self.analyze(x), x, **inputs)
 
     def _image(self, latents_hat, height, width):
         return padding.crop_to_image(self.synthesize(self.refine(latents_hat)), height, width)
 
-    def compress_image(self, image):
-        """uint8 `[H, W, 3]` -> list of `num_sections` scalar strings."""
-        return self.latent_codec.compress(self._latents(image))
+    def compress_image(self, image, inputs=None):
+        """uint8 `[H, W, 3]` -> list of `num_sections` scalar strings (`inputs`: the
+        coding configuration's encoder inputs, by name; their defaults if None)."""
+        return self.latent_codec.compress(self._latents(image, inputs))
 
     def decompress_image(self, sections, height, width):
         """Sections from `compress_image` -> uint8 `[height, width, 3]`."""
