@@ -108,7 +108,7 @@ def _earlier_files(name, entry, path, data, codec):
     with open(path, "rb") as f:
         old = f.read()
     version = old[4] if len(old) > 4 else None
-    if old == data or version == data[4] or any(e["version"] == version for e in earlier):
+    if version == data[4] or any(e["version"] == version for e in earlier):
         return earlier
     decoded = codec.decompress(old)
     if sha256(np.asarray(decoded).tobytes()) != entry.get("decoded_sha256"):
@@ -133,8 +133,8 @@ def check_reexport(models, names, manifest, image):
         rate = (metadata.get("coding") or {}).get("rate")
         model(np.zeros([1, 64, 64, 3], np.float32), training=False,
               **({} if rate is None else dict(rate=rate)))
-        servable = export.ServableCodec(model, metadata["mode"], rate=rate,
-                                        tables=export.read_tables(info["path"]))
+        tables = export.read_tables(info["path"])  # SavedModel loaded once, used twice.
+        servable = export.ServableCodec(model, metadata["mode"], rate=rate, tables=tables)
         with open(os.path.join(GOLDEN, f"{name}.tfnq"), "rb") as f:
             golden = f.read()
         data = servable.compress(image).numpy()
@@ -143,8 +143,7 @@ def check_reexport(models, names, manifest, image):
         same_file = [s.numpy() for s in bitstream_v2.unpack(data, model.num_sections).sections
                      ] == [s.numpy() for s in unpack(golden, model.num_sections).sections]
         if not same_fingerprint:  # Would the shipped fingerprint, carried over, decode?
-            servable = export.ServableCodec(model, metadata["mode"], rate=rate,
-                                            tables=export.read_tables(info["path"]),
+            servable = export.ServableCodec(model, metadata["mode"], rate=rate, tables=tables,
                                             fingerprint=int(info["fingerprint"], 16))
         decoded = servable.decompress(golden).numpy()
         same_decode = sha256(decoded.tobytes()) == manifest[name]["decoded_sha256"]

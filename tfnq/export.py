@@ -164,7 +164,7 @@ class _Servable(tf.Module):
         """
         super().__init__(name="tfnq_codec")
         self.mode = coding_config.get_coding_config(mode)
-        if self.stack != isinstance(coders.get_coder(self.mode.coder), coders.StackCoder):
+        if self.stack != coders.is_stack_coder(self.mode.coder):
             raise ValueError(f"{type(self).__name__} cannot code with {self.mode.coder!r}; "
                              "use export.servable_for()")
         if self.stack and coder is not None:
@@ -341,7 +341,7 @@ class StackServable(_Servable):
 def servable_for(model, mode, **kwargs):
     """The servable of `mode`'s coder: `ServableCodec` (in the graph) or `StackServable`."""
     config = coding_config.get_coding_config(mode)
-    if isinstance(coders.get_coder(config.coder), coders.StackCoder):
+    if coders.is_stack_coder(config.coder):
         return StackServable(model, config, **kwargs)
     return ServableCodec(model, config, **kwargs)
 

@@ -14,6 +14,7 @@ __all__ = [
     "RangeCoder",
     "StackCoder",
     "get_coder",
+    "is_stack_coder",
     "parse_tables",
 ]
 
@@ -21,8 +22,17 @@ __all__ = [
 CODERS = {"range": RangeCoder, "ans": AnsCoder}
 
 
-def get_coder(name):
-    """A new coder of this name (`CODERS`)."""
+def _coder_class(name):
     if name not in CODERS:
         raise ValueError(f"Unknown coder {name!r}; choose one of {sorted(CODERS)}")
-    return CODERS[name]()
+    return CODERS[name]
+
+
+def get_coder(name):
+    """A new coder of this name (`CODERS`)."""
+    return _coder_class(name)()
+
+
+def is_stack_coder(name):
+    """Whether the coder of this name runs outside the graph (`StackCoder`)."""
+    return issubclass(_coder_class(name), StackCoder)
