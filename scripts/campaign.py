@@ -260,13 +260,14 @@ def command(campaign, run, runs):
         args += [f"--export_dir={FLAGS.export_root}", f"--name={run['export']}"]
         if run.get("export_at"):
             args.append("--export_at=" + ",".join(str(s) for s in run["export_at"]))
-    init = _resolve_init(run, runs)
-    if init:
-        args.append(f"--init_from={init}")
     if checkpoint_step(run) is None:
         exports = exports_of(run)
         if exports:
             args.append(f"--resume_from={exports[0]['path']}")
+        else:  # A run that has weights of its own no longer needs its parent's.
+            init = _resolve_init(run, runs)
+            if init:
+                args.append(f"--init_from={init}")
     return args
 
 
@@ -348,9 +349,11 @@ def train(path):
 
 
 def _ready(run, runs):
-    """Unfinished, and the run it starts from (if any) is done."""
+    """Unfinished, and it has weights of its own or the run it starts from is done."""
     if is_done(run):
         return False
+    if checkpoint_step(run) is not None or exports_of(run):
+        return True
     parent = _parent(run)
     if parent is None:
         return True
