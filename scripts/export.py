@@ -43,6 +43,9 @@ flags.DEFINE_list("modes", None, "Modes to export (default: from a checkpoint, a
                   "model supports; from a model, its own).")
 flags.DEFINE_string("export_dir", None, "Where the model folders go.")
 flags.DEFINE_string("name", None, "Model name prefix (the mode is appended).")
+flags.DEFINE_enum("coder", export.DEFAULT_CODER, ["rans", "range"],
+                  "Entropy coder: rANS in core TF ops (loads in any TensorFlow and stock "
+                  "TF Serving) or tfc's range coder (needs tensorflow-compression).")
 flags.DEFINE_integer("version", None, "Version folder (default: the training step, or for "
                      "--from_model the version it has).")
 flags.DEFINE_bool("keep_fingerprint", False, "--from_model, own mode: keep the export's "
@@ -98,15 +101,22 @@ def _reexport(model, metadata):
         name = f"{name}-{model.lambdas[rate]:g}"
     version = FLAGS.version if FLAGS.version is not None else os.path.basename(
         metadata["path"])
+    own_coder = (metadata.get("coding_config") or {}).get("coder", "range")
+    if FLAGS.keep_fingerprint and FLAGS.coder != own_coder:
+        raise ValueError(f"--keep_fingerprint: the export codes with {own_coder!r}; files "
+                         f"coded with {FLAGS.coder!r} are other files")
     for mode in modes:
+        # Tables are the coder's input, whichever coder: its own mode keeps its own.
         tables = export.read_tables(metadata["path"]) if mode == own else None
         fingerprint = (int(metadata["fingerprint"], 16)
                        if FLAGS.keep_fingerprint and mode == own else None)
+        config = coding_config.get_coding_config(mode).with_coder(FLAGS.coder)
         # Its own mode with its own tables decodes as the export did: same results.
         extra = ({"evaluation": metadata["evaluation"]}
-                 if mode == own and "evaluation" in metadata else None)
+                 if mode == own and FLAGS.coder == own_coder and "evaluation" in metadata
+                 else None)
         yield export.export_model(
-            model, mode, os.path.join(FLAGS.export_dir, export.model_dir_name(name, mode)),
+            model, config, os.path.join(FLAGS.export_dir, export.model_dir_name(name, config)),
             version=version, training=training, rate=rate, tables=tables,
             fingerprint=fingerprint, extra_metadata=extra)
 
@@ -121,7 +131,7 @@ def main(argv):
             if FLAGS.version is not None:
                 source["version"] = FLAGS.version
             paths = export.export_trained(model, FLAGS.export_dir, FLAGS.name,
-                                          modes=FLAGS.modes, **source)
+                                          modes=FLAGS.modes, coder=FLAGS.coder, **source)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
     for path in paths:

@@ -35,6 +35,12 @@ class Codec:
         if not os.path.exists(os.path.join(self.path, "saved_model.pb")):
             raise layout.CodecError(f"tfnq: no SavedModel found at {self.path}")
         self._module = tf.saved_model.load(self.path)
+        # Exports coded with rANS in core TF ops have the same coding in an XLA form
+        # (the same files, much faster), which this process can run.
+        self._compress = getattr(self._module, "compress_xla", None) or getattr(
+            self._module, "compress", None)
+        self._decompress = getattr(self._module, "decompress_xla", None) or getattr(
+            self._module, "decompress", None)
         coder = (self.metadata.get("coding_config") or {}).get("coder", "range")
         self._stack = _StackCoding(self._module, coder, self.metadata) if hasattr(
             self._module, "to_symbols") else None
@@ -92,7 +98,7 @@ class Codec:
                              image).numpy()
         if self._stack:
             return self._run(self._stack.compress, image)
-        return self._run(self._module.compress, image).numpy()
+        return self._run(self._compress, image).numpy()
 
     def decompress(self, data):
         """bytes of a tfnq file -> uint8 `[H, W, 3]`."""
@@ -100,7 +106,7 @@ class Codec:
             raise layout.CodecError("tfnq: expected the bytes of a tfnq file")
         if self._stack:
             return self._run(self._stack.decompress, bytes(data))
-        return self._run(self._module.decompress, tf.constant(bytes(data))).numpy()
+        return self._run(self._decompress, tf.constant(bytes(data))).numpy()
 
     def reconstruct(self, image):
         """Encoder-side reconstruction from the quantized latents (no coding)."""

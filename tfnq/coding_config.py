@@ -7,7 +7,9 @@ A `CodingConfig` names the stages a codec runs at test time and their parameters
   `num_levels`, the model's `num_noise_levels`);
 * `soft_round`: whether the latents go through the soft-rounding channel (the model
   must have been trained so, Sec. 4.1 of Agustsson & Theis, NeurIPS 2020);
-* `coder`: the entropy coder (`tfnq.coders`, by name);
+* `coder`: the entropy coder (`tfnq.coders`, by name): "range" (tfc's custom ops),
+  "rans" (core TF ops: loads in any TensorFlow) or "ans" (outside the graph);
+  `with_coder` swaps it, keeping a preset's name;
 * `inference`: encode-time inference over the latents (`"none"`: the analysis
   transform's output is coded as it is);
 * `refinement`: decoder-side refinement of the decoded latents (`"none"`);
@@ -86,6 +88,8 @@ class CodingConfig:
         value = dict(quantizer=self.quantizer_config, soft_round=self.soft_round,
                      coder=self.coder, inference=self.inference,
                      refinement=self.refinement, params=dict(self.params))
+        if self.name and self.coder != "range":  # `with_coder` of a preset.
+            value["preset"] = self.name
         if self.inputs:  # Only when there are: older fingerprints stay what they were.
             value["inputs"] = [dict(name=n, dtype=d, default=v) for n, d, v in self.inputs]
         return value
@@ -101,6 +105,12 @@ class CodingConfig:
                      params=tuple(sorted(value.get("params", {}).items())),
                      inputs=tuple((i["name"], i["dtype"], i["default"])
                                   for i in value.get("inputs", [])))
+        if value.get("preset"):  # A preset coded with another coder (`with_coder`).
+            preset = get_coding_config(value["preset"]).with_coder(config.coder)
+            if preset != config:
+                raise ValueError(f"a coding configuration named {value['preset']!r} "
+                                 f"whose stages are not that preset's: {value}")
+            return preset
         for preset in PRESETS.values():
             if preset == config:
                 return preset
@@ -108,7 +118,18 @@ class CodingConfig:
 
     def canonical(self):
         """A string that identifies the configuration (for fingerprints)."""
-        return self.name or json.dumps(self.to_json(), sort_keys=True)
+        if self.name:
+            return self.name + ("" if self.coder == "range" else f"/{self.coder}")
+        return json.dumps(self.to_json(), sort_keys=True)
+
+    def with_coder(self, coder):
+        """The same stages coded with another entropy coder (`tfnq.coders.CODERS`).
+
+        A preset keeps its name and mode id (the coder is how the symbols are
+        written, not what they are), so "UN+Q" coded with rANS is still "UN+Q"; the
+        fingerprint (`canonical`) tells the two apart.
+        """
+        return dataclasses.replace(self, coder=coder)
 
     def replace(self, **changes):
         """A copy with `changes` (a custom configuration: no preset name or id)."""

@@ -29,6 +29,7 @@ from tfnq import bitstream, bitstream_v2, coders, coding_config, layout, limits,
 from tfnq.fingerprint import fingerprint as model_fingerprint
 
 __all__ = [
+    "DEFAULT_CODER",
     "ServableCodec",
     "StackServable",
     "export_model",
@@ -216,6 +217,15 @@ class ServableCodec(_Servable):
 
     def __init__(self, model, mode, **kwargs):
         super().__init__(model, mode, **kwargs)
+        coder = self.coding_models[0].coder
+        if isinstance(coder, coders.RansCoder) and coder.jit_compile is None:
+            # The same coding in both forms of the coder (the same files): plain
+            # loops for any runtime, and XLA-compiled ones (much faster, for runtimes
+            # that allow XLA; stock TF Serving needs --xla_cpu_compilation_enabled).
+            self.compress_xla = tf.function(
+                self._compressed_xla, input_signature=self.compress.input_signature)
+            self.decompress_xla = tf.function(
+                self._decompressed_xla, input_signature=self.decompress.input_signature)
         if self.mode.inputs:  # The encoder inputs a configuration declares, by name.
             specs = [tf.TensorSpec([], tf.as_dtype(dtype), name=name)
                      for name, dtype, _ in self.mode.inputs]
@@ -223,6 +233,14 @@ class ServableCodec(_Servable):
                 self._compress_with_inputs,
                 input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")]
                 + specs)
+
+    def _compressed_xla(self, image):
+        with coders.rans.compiled():
+            return self._compress(image)
+
+    def _decompressed_xla(self, bitstring):
+        with coders.rans.compiled():
+            return self._decompress(bitstring)
 
     def _compress_with_inputs(self, image, *values):
         names = [name for name, _, _ in self.mode.inputs]
@@ -237,6 +255,9 @@ class ServableCodec(_Servable):
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
     def decompress(self, bitstring):
         """One tfnq file (format version 2, or 1 for a preset) -> uint8 `[H, W, 3]` image."""
+        return self._decompress(bitstring)
+
+    def _decompress(self, bitstring):
         num_sections = self.model.num_sections
 
         def version_2():
@@ -368,6 +389,13 @@ def _signatures(codec):
         "decompress": decompress_signature.get_concrete_function(),
         "serving_default": decompress_signature.get_concrete_function(),
     }
+    if hasattr(codec, "compress_xla"):
+        signatures["compress_xla"] = tf.function(
+            lambda image: {"bitstring": codec.compress_xla(image)},
+            input_signature=codec.compress.input_signature).get_concrete_function()
+        signatures["decompress_xla"] = tf.function(
+            lambda bitstring: {"image": codec.decompress_xla(bitstring)},
+            input_signature=codec.decompress.input_signature).get_concrete_function()
     if codec.mode.inputs:
         function = codec.compress_with_inputs
         signatures["compress_with_inputs"] = tf.function(
@@ -389,6 +417,11 @@ def _stack_signatures(codec):
         lambda *args: {"image": codec.from_symbols(*args)},
         input_signature=codec.from_symbols.input_signature).get_concrete_function()
     return signatures
+
+
+# The entropy coder of new exports: rANS in core TF ops, so that any TensorFlow (and
+# stock TensorFlow Serving) loads them; "range" (tfc's ops) needs tfc where they load.
+DEFAULT_CODER = "rans"
 
 
 def export_model(model, mode, path, version=1, training=None, coder=None, rate=None,
@@ -459,7 +492,7 @@ def export_model(model, mode, path, version=1, training=None, coder=None, rate=N
 
 
 def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, modes=None,
-                   training=None, progress=None, version=1):
+                   training=None, progress=None, version=1, coder=DEFAULT_CODER):
     """Exports a trained model in every test-time mode it supports (or in `modes`).
 
     A model trained with uniform noise is exported as UN+Q and UN+UQ (one training
@@ -467,7 +500,8 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, mod
     model at each of its rates, as `<name>-<lambda>-<mode>`. The training
     flags found in `checkpoint_dir/flags.json` go into the metadata, or `training`
     (e.g. the metadata of an earlier export) as it is; `progress` (e.g. the CPU
-    hours so far) is added to it.
+    hours so far) is added to it. The symbols are coded with `coder`
+    (`tfnq.coders.CODERS`; by default rANS in core TF ops).
 
     Returns:
       The version folders written.
@@ -495,6 +529,8 @@ def export_trained(model, export_dir, name, checkpoint_dir=None, steps=None, mod
     rates = [(None, name)]
     if hasattr(model, "lambdas"):
         rates = [(r, f"{name}-{lmbda:g}") for r, lmbda in enumerate(model.lambdas)]
-    return [export_model(model, mode, os.path.join(export_dir, model_dir_name(rate_name, mode)),
+    configs = [coding_config.get_coding_config(m).with_coder(coder) for m in modes]
+    return [export_model(model, config,
+                         os.path.join(export_dir, model_dir_name(rate_name, config)),
                          version=version, training=info, rate=rate)
-            for rate, rate_name in rates for mode in modes]
+            for rate, rate_name in rates for config in configs]

@@ -4,6 +4,7 @@ section) and stack coders (one message for a file, outside the graph)."""
 from tfnq.coders.ans import AnsCoder
 from tfnq.coders.base import Coder
 from tfnq.coders.range_coder import RangeCoder
+from tfnq.coders.rans import RansCoder
 from tfnq.coders.stack import Message, StackCoder, parse_tables
 
 __all__ = [
@@ -12,14 +13,16 @@ __all__ = [
     "Coder",
     "Message",
     "RangeCoder",
+    "RansCoder",
     "StackCoder",
     "get_coder",
     "is_stack_coder",
     "parse_tables",
 ]
 
-# The coders a `tfnq.CodingConfig` names (`coder`): in the graph, or on a stack.
-CODERS = {"range": RangeCoder, "ans": AnsCoder}
+# The coders a `tfnq.CodingConfig` names (`coder`): in the graph (tfc's custom range
+# coder, or rANS in core TF ops), or on a stack.
+CODERS = {"range": RangeCoder, "rans": RansCoder, "ans": AnsCoder}
 
 
 def _coder_class(name):

@@ -161,7 +161,9 @@ class CompressionModel(tf.keras.Model):
 
         Args:
           mode: A `CodingConfig` or preset name.
-          coder: Optional `tfnq.coders.Coder`.
+          coder: Optional `tfnq.coders.Coder` of the kind the configuration names
+            (e.g. `RansCoder(jit_compile=True)` for "rans"); by default, that coder
+            with its default settings. None for a stack coder (outside the graph).
           rate: The rate to code at (variable-rate models only).
           tables: Optional `CodingTables` of each section, stored before (a re-export
             keeps its tables), instead of building them.
@@ -171,6 +173,12 @@ class CompressionModel(tf.keras.Model):
         """
         self.coding_mode = self.check_config(mode)
         self.coding_rate = rate
+        name = self.coding_mode.coder
+        if coder is None and not coders.is_stack_coder(name):
+            coder = coders.get_coder(name)
+        if coder is not None and not isinstance(coder, coders.CODERS[name]):
+            raise ValueError(f"a {type(coder).__name__} cannot code for a configuration "
+                             f"that names the coder {name!r}")
         return self.latent_codec.prepare_coding(
             self.coding_mode, coder=coder, tables=tables, **self._rate_args(rate))
 

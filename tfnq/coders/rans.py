@@ -1,0 +1,480 @@
+"""Interleaved rANS in core TensorFlow ops, behind tfnq's `Coder` interface.
+
+A SavedModel that codes with `RansCoder` needs no custom op: stock TensorFlow,
+TensorFlow Serving and any newer TensorFlow load it (tfc's range coder is a custom
+C++ op that only a process importing `tensorflow_compression` has).
+
+The coder is range asymmetric numeral systems (rANS; Duda, "Asymmetric numeral
+systems: entropy coding combining speed of Huffman coding with compression rate of
+arithmetic coding", 2013) with a 32-bit state in `[2^16, 2^32)`, 16-bit words and the
+tables' own precision (at most 16 bits), so that a renormalization moves at most one
+word. `K` lanes code interleaved symbols (symbol `i` of a string goes to lane
+`i mod K`) into one shared word stream, in the order the decoder reads it (Giesen,
+"Interleaved entropy coders", 2014): every step of the loop codes `K` symbols at once
+with tensor ops, so the loop runs `N / K` times, not `N`. The same loop runs in two
+forms with identical output: as a plain `tf.while_loop` (any runtime) or compiled
+with XLA (`jit_compile=True`: much faster, but stock TF Serving runs XLA functions
+only with `--xla_cpu_compilation_enabled`).
+
+A string (one per coding unit; a unit of no symbols is the empty string):
+
+    K (1 byte) | final state of each lane (4 bytes, big-endian) x K
+      | words (2 bytes, big-endian), in decoding order | escapes (LEB128 varints)
+
+Symbols outside their table's range are coded as the table's overflow bin, and the
+distance past the table's edge, zigzagged (`2d` below the table, `2d + 1` above), goes
+to the escape section in symbol order, so any int32 symbol can be coded. The decoder
+checks everything it can: the lane count, that every lane ends in the encoder's
+initial state (damaged words almost never do), that words and escapes use the string
+exactly, and that decoded symbols fit int32.
+"""
+
+import contextlib
+import threading
+
+import tensorflow as tf
+
+from tfnq.coders.base import Coder
+
+__all__ = ["RansCoder", "compiled", "lanes_for"]
+
+_LOW = 1 << 16      # The state's lower bound; also the encoder's initial state.
+_WORD_BITS = 16
+_MAX_LANES = 255    # The lane count is one byte.
+_VARINT_BYTES = 5   # 35 bits: escape values are below 2^34.
+
+
+def _table_layout(cdf):
+    """Per table of the flat layout: start of its CDF, its intervals, its precision."""
+    cdf = tf.convert_to_tensor(cdf, tf.int32)
+    starts = tf.cast(tf.where(cdf < 0)[:, 0], tf.int32)  # the `-precision` headers
+    ends = tf.concat([starts[1:], tf.shape(cdf)], 0)
+    intervals = ends - starts - 2  # [-precision, c_0, ..., c_n]: n intervals
+    precision = -tf.gather(cdf, starts)
+    check = tf.debugging.assert_less_equal(
+        precision, _WORD_BITS, message="tfnq: rANS takes tables of at most 16-bit precision")
+    with tf.control_dependencies([check]):
+        return cdf, starts + 1, intervals, precision
+
+
+_MAX_SLOT_ENTRIES = 1 << 26  # Largest slot table (tables x 2^precision; 256 MB).
+
+
+def _slot_tables(cdf, starts, intervals, precision):
+    """`[tables, 2^max precision]` int32: the bin of every slot of every table.
+
+    The decoder's one lookup per symbol: `bins[t, s]` is the `b` with
+    `c_b <= s < c_{b+1}` in table `t`, that is the number of its inner boundaries
+    `c_1..c_{n-1}` at or below `s`: a scatter of ones and a cumulative sum (built per
+    call; 64 tables of 12 bits take 1 MB).
+    """
+    size = tf.bitwise.left_shift(1, tf.reduce_max(tf.concat([precision, [0]], 0)))
+    num_tables = tf.size(starts)
+    check = tf.debugging.assert_less_equal(
+        tf.cast(num_tables, tf.int64) * tf.cast(size, tf.int64), tf.constant(
+            _MAX_SLOT_ENTRIES, tf.int64), message="tfnq: too many rANS tables to decode with")
+    entry = tf.range(tf.size(cdf))
+    table = tf.maximum(tf.searchsorted(starts, entry, side="right") - 1, 0)
+    within = entry - tf.gather(starts, table)  # 0 at c_0
+    inner = (within >= 1) & (within < tf.gather(intervals, table))
+    where = tf.stack([tf.boolean_mask(table, inner), tf.boolean_mask(cdf, inner)], 1)
+    with tf.control_dependencies([check]):
+        marks = tf.scatter_nd(where, tf.ones(tf.shape(where)[:1], tf.int32),
+                              tf.stack([num_tables, size]))
+    return tf.cumsum(marks, axis=1)
+
+
+def _dense_tables(cdf, starts, intervals):
+    """`[tables, width]` CDFs, padded (the decoder's lookup of `c_b` and `c_{b+1}`)."""
+    entries = intervals + 1
+    width = tf.reduce_max(tf.concat([entries, [1]], 0))
+    column = tf.range(width)[None, :]
+    inside = column < entries[:, None]
+    values = tf.gather(cdf, tf.minimum(starts[:, None] + column, tf.size(cdf) - 1))
+    return tf.where(inside, values, _LOW + 1)
+
+
+def _sixteenth_bits(freq, precision):
+    """About `-16 log2(freq / 2^precision)`, in integers (the same on any machine):
+    log2 from the exponent of `freq` as a float32 (exact: `freq <= 2^16`) and the
+    first four bits of its mantissa."""
+    bits = tf.bitwise.right_shift(
+        tf.bitcast(tf.cast(tf.maximum(freq, 1), tf.float32), tf.int32), 19)
+    log16 = 16 * (tf.bitwise.right_shift(bits, 4) - 127) + tf.bitwise.bitwise_and(bits, 15)
+    return tf.cast(16 * precision - log16, tf.int64)
+
+
+def lanes_for(num_symbols, information_bytes, max_lanes, symbols_per_lane, bytes_per_lane):
+    """The encoder's lane count: one per `bytes_per_lane` of (estimated) output, so
+    that the lanes' final states stay a small share of a string, and at least one
+    per `symbols_per_lane` symbols, so that the loop stays short; 1..`max_lanes`."""
+    lanes = tf.maximum((num_symbols + symbols_per_lane - 1) // symbols_per_lane,
+                       (information_bytes + bytes_per_lane - 1) // bytes_per_lane)
+    return tf.clip_by_value(lanes, 1, max_lanes)
+
+
+def _blocks(values, lanes, fill):
+    """`[B, N]` -> `[B, T, K]`, padded: symbol `i` at step `i // K`, lane `i % K`
+    (at least one step: XLA takes no loop over nothing)."""
+    count = tf.shape(values)[1]
+    steps = tf.maximum((count + lanes - 1) // lanes, 1)
+    values = tf.pad(values, [[0, 0], [0, steps * lanes - count]], constant_values=fill)
+    return tf.reshape(values, [tf.shape(values)[0], steps, lanes])
+
+
+def _active(shape, count):
+    """`[B, T, K]` bool: the positions that hold one of the `count` symbols."""
+    steps, lanes = shape[1], shape[2]
+    index = tf.range(steps)[:, None] * lanes + tf.range(lanes)[None, :]
+    return tf.broadcast_to((index < count)[None], shape)
+
+
+def _symbol_coding(symbols, rows, cdf, cdf_offset, starts, intervals, precision):
+    """What the encoder needs of each symbol (any shape), from its table.
+
+    Returns:
+      `(low, freq, prec, escapes, overflow)`: the start and size of its interval
+      (int32), its table's precision, its zigzagged escape value (int64) and
+      whether it has one (outside its table's range: coded as the overflow bin).
+    """
+    n = tf.gather(intervals, rows)
+    distance = tf.cast(symbols, tf.int64) - tf.cast(tf.gather(cdf_offset, rows), tf.int64)
+    top = tf.cast(n - 1, tf.int64)
+    overflow = (distance < 0) | (distance >= top)
+    position = tf.gather(starts, rows) + tf.where(overflow, n - 1, tf.cast(distance, tf.int32))
+    low = tf.gather(cdf, position)
+    freq = tf.gather(cdf, position + 1) - low
+    escapes = tf.where(distance < 0, 2 * (-distance - 1), 2 * (distance - top) + 1)
+    return low, freq, tf.gather(precision, rows), escapes, overflow
+
+
+def _encode_steps(low, freq, prec, count):
+    """The rANS encoder, last step first.
+
+    Args:
+      low, freq, prec: `[B, T, K]` int32 interval start, size and precision of each
+        symbol (`_symbol_coding`, `_blocks`).
+      count: Number of symbols per string (the rest is padding).
+
+    Returns:
+      `(header, word_bytes, emitted)`: the lane count and final states as bytes
+      `[B, 1 + 4K]`; the words as bytes `[B, 2TK]` in decoding order (steps first to
+      last, lanes in order) and which of them were emitted.
+    """
+    shape = tf.shape(low)
+    batch, steps, lanes = shape[0], shape[1], shape[2]
+    active = _active(shape, count)
+    low = tf.where(active, tf.cast(low, tf.int64), 0)
+    freq = tf.where(active, tf.cast(freq, tf.int64), 1)
+    prec = tf.cast(prec, tf.int64)
+
+    def by_step(values):
+        return tf.transpose(values, [1, 0, 2])
+
+    low, freq, prec, on = by_step(low), by_step(freq), by_step(prec), by_step(active)
+    words = tf.TensorArray(tf.int64, size=steps, element_shape=low.shape[1:])
+    emitted = tf.TensorArray(tf.bool, size=steps, element_shape=low.shape[1:])
+
+    def body(t, x, words, emitted):
+        c, f, p, a = low[t], freq[t], prec[t], on[t]
+        emit = a & (x >= tf.bitwise.left_shift(f, 32 - p))
+        words = words.write(t, tf.bitwise.bitwise_and(x, 0xFFFF))
+        emitted = emitted.write(t, emit)
+        x = tf.where(emit, tf.bitwise.right_shift(x, _WORD_BITS), x)
+        coded = tf.bitwise.left_shift(x // f, p) + x % f + c
+        return t - 1, tf.where(a, coded, x), words, emitted
+
+    x0 = tf.fill([batch, lanes], tf.constant(_LOW, tf.int64))
+    _, x, words, emitted = tf.while_loop(
+        lambda t, *_: t >= 0, body, (steps - 1, x0, words, emitted))
+
+    state_bytes = tf.bitwise.right_shift(x[:, :, None], tf.constant([24, 16, 8, 0], tf.int64))
+    header = tf.concat([tf.fill([batch, 1], tf.cast(lanes, tf.int64)),
+                        tf.reshape(state_bytes, [batch, 4 * lanes])], 1)
+    words = tf.transpose(words.stack(), [1, 0, 2])[..., None]
+    words = tf.bitwise.right_shift(words, tf.constant([8, 0], tf.int64))
+    emitted = tf.broadcast_to(tf.transpose(emitted.stack(), [1, 0, 2])[..., None],
+                              tf.shape(words))
+    return (tf.cast(tf.bitwise.bitwise_and(header, 255), tf.uint8),
+            tf.cast(tf.bitwise.bitwise_and(tf.reshape(words, [batch, -1]), 255), tf.uint8),
+            tf.reshape(emitted, [batch, -1]))
+
+
+def _decode_steps(states, data, lengths, rows, count, precision, dense, slots):
+    """The rANS decoder, first step first.
+
+    Args:
+      states: `[B, K]` int64 initial states (the encoder's final ones).
+      data: `[B, bytes]` int64 bytes of the strings from their first word on
+        (zero-padded).
+      lengths: `[B]` int32 lengths of these bytes.
+      rows: `[B, T, K]` int32 table of each symbol (`_blocks`).
+      count: Number of symbols per string (the rest is padding).
+      precision: int32 precision of each table.
+      dense: `[tables, width]` padded CDFs (`_dense_tables`).
+      slots: `[tables, 2^precision]` the bin of each slot (`_slot_tables`).
+
+    Returns:
+      `(bins, states, words_read, overrun)`: bins `[B, T, K]`; the lanes' final
+      states; words read and whether a string ran out of them, per string.
+    """
+    shape = tf.shape(rows)
+    batch, steps = shape[0], shape[1]
+    on = tf.transpose(_active(shape, count), [1, 0, 2])
+    table = tf.transpose(rows, [1, 0, 2])
+    prec = tf.cast(tf.gather(precision, table), tf.int64)
+    bins = tf.TensorArray(tf.int32, size=steps, element_shape=table.shape[1:])
+    data = tf.pad(data, [[0, 0], [0, 1]])  # Reads past the end see a zero (and overrun).
+    last = tf.shape(data)[1] - 1
+
+    def body(t, x, read, overrun, bins):
+        r, p, a = table[t], prec[t], on[t]
+        slot = tf.bitwise.bitwise_and(x, tf.bitwise.left_shift(tf.ones_like(x), p) - 1)
+        b = tf.where(a, tf.gather_nd(slots, tf.stack([r, tf.cast(slot, tf.int32)], -1)), 0)
+        c = tf.cast(tf.gather_nd(dense, tf.stack([r, b], -1)), tf.int64)
+        f = tf.cast(tf.gather_nd(dense, tf.stack([r, b + 1], -1)), tf.int64) - c
+        x = tf.where(a, f * tf.bitwise.right_shift(x, p) + slot - c, x)
+        need = a & (x < _LOW)
+        index = read[:, None] + tf.cumsum(tf.cast(need, tf.int32), axis=1, exclusive=True)
+        offset = 2 * index
+        hi = tf.gather(data, tf.minimum(offset, last), batch_dims=1)
+        lo = tf.gather(data, tf.minimum(offset + 1, last), batch_dims=1)
+        overrun |= tf.reduce_any(need & (offset + 1 >= lengths[:, None]), axis=1)
+        word = tf.bitwise.bitwise_or(tf.bitwise.left_shift(hi, 8), lo)
+        x = tf.where(need, tf.bitwise.bitwise_or(tf.bitwise.left_shift(x, _WORD_BITS), word), x)
+        read += tf.reduce_sum(tf.cast(need, tf.int32), axis=1)
+        return t + 1, x, read, overrun, bins.write(t, b)
+
+    _, x, read, overrun, bins = tf.while_loop(
+        lambda t, *_: t < steps, body,
+        (0, states, tf.zeros([batch], tf.int32), tf.zeros([batch], tf.bool), bins))
+    return tf.transpose(bins.stack(), [1, 0, 2]), x, read, overrun
+
+
+def _cut(data, lengths):
+    """Strings of `lengths[i]` bytes each, cut in order from the uint8 vector `data`.
+
+    `tf.io.serialize_tensor` writes a uint8 tensor as a `TensorProto` whose last
+    field is the tensor's raw bytes (`tensor_content`), so the serialization ends
+    with exactly `data`: one core op turns bytes into a string.
+    """
+    serialized = tf.io.serialize_tensor(data)
+    head = tf.strings.length(serialized) - tf.size(data)
+    return tf.strings.substr(serialized, head + tf.cumsum(lengths, exclusive=True), lengths)
+
+
+def _varints(values):
+    """LEB128 bytes of int64 values `< 2^35`: `[E, 5]` bytes and their mask."""
+    shifts = tf.constant([7 * k for k in range(_VARINT_BYTES)], tf.int64)
+    rest = tf.bitwise.right_shift(values[:, None], shifts)
+    count = 1 + tf.reduce_sum(tf.cast(rest[:, 1:] > 0, tf.int32), axis=1)
+    k = tf.range(_VARINT_BYTES)[None, :]
+    more = tf.where(k < count[:, None] - 1, tf.constant(128, tf.int64), 0)
+    return tf.bitwise.bitwise_and(rest, 127) + more, k < count[:, None]
+
+
+def _read_varints(data, first, lengths):
+    """Decodes the LEB128 varints in `data[b, first[b]:lengths[b]]` of every row.
+
+    Returns:
+      `(values, counts, clean)`: the values of all rows one after another, the
+      number of each row, and whether each row's bytes are whole varints of at most
+      five bytes.
+    """
+    column = tf.range(tf.shape(data)[1])[None, :]
+    region = (column >= first[:, None]) & (column < lengths[:, None])
+    flat = tf.boolean_mask(data, region)
+    terminal = flat < 128
+    ends = tf.reduce_sum(tf.cast(region & (data < 128), tf.int32), axis=1)
+    # Each row's region must end with a terminal byte (varints never span rows).
+    last_byte = tf.gather(data, tf.maximum(lengths - 1, 0), batch_dims=1)
+    whole = (lengths <= first) | (last_byte < 128)
+    varint = tf.cumsum(tf.cast(terminal, tf.int32), exclusive=True)
+    position = tf.range(tf.size(flat))
+    start = tf.gather(tf.math.unsorted_segment_min(position, varint, tf.size(flat) + 1), varint)
+    within = position - start
+    short = tf.reduce_all(within < _VARINT_BYTES)
+    shift = tf.cast(7 * tf.minimum(within, _VARINT_BYTES - 1), tf.int64)
+    parts = tf.bitwise.left_shift(tf.bitwise.bitwise_and(flat, 127), shift)
+    values = tf.math.unsorted_segment_sum(parts, varint, tf.size(flat) + 1)
+    return values[:tf.reduce_sum(ends)], ends, whole & short
+
+
+# The loops compiled with XLA (module level: not part of any SavedModel's objects).
+_encode_steps_xla = tf.function(_encode_steps, jit_compile=True, autograph=False)
+_decode_steps_xla = tf.function(_decode_steps, jit_compile=True, autograph=False)
+_FORM = threading.local()
+
+
+@contextlib.contextmanager
+def compiled(enabled=True):
+    """Within this context, `RansCoder`s built with `jit_compile=None` are traced in
+    the XLA form (an export traces its signatures in both forms this way)."""
+    before = getattr(_FORM, "xla", False)
+    _FORM.xla = bool(enabled)
+    try:
+        yield
+    finally:
+        _FORM.xla = before
+
+
+class RansCoder(Coder):
+    """Interleaved rANS in core TF ops (see the module docstring for the format).
+
+    Args:
+      max_lanes: Most lanes a string is coded with (1..255). Each lane costs four
+        bytes of final state per string and makes the loop shorter.
+      symbols_per_lane: The encoder uses at least one lane per this many symbols
+        (fewer steps: faster, most of all in the plain form)...
+      bytes_per_lane: ...and one lane per this many bytes of estimated output (the
+        lanes' states then take at most about 0.4% of a string), up to `max_lanes`.
+        The decoder reads the lane count from the string.
+      jit_compile: Compile the coding loops with XLA (same output, much faster; the
+        runtime must allow XLA); None: as the enclosing `compiled()` context says
+        (plain by default).
+    """
+
+    name_tag = "tf-rans"
+    max_offset = None  # Any int32 symbol is coded (escapes up to 2^33 past a table).
+
+    def __init__(self, max_lanes=32, symbols_per_lane=8192, bytes_per_lane=1024,
+                 jit_compile=None, name=None):
+        super().__init__(name=name)
+        if not 1 <= int(max_lanes) <= _MAX_LANES:
+            raise ValueError(f"max_lanes must be in 1..{_MAX_LANES}, not {max_lanes}")
+        if int(symbols_per_lane) < 1:
+            raise ValueError(f"symbols_per_lane must be positive, not {symbols_per_lane}")
+        self.max_lanes = int(max_lanes)
+        self.symbols_per_lane = int(symbols_per_lane)
+        if int(bytes_per_lane) < 1:
+            raise ValueError(f"bytes_per_lane must be positive, not {bytes_per_lane}")
+        self.bytes_per_lane = int(bytes_per_lane)
+        self.jit_compile = None if jit_compile is None else bool(jit_compile)
+
+    @property
+    def _xla(self):
+        return getattr(_FORM, "xla", False) if self.jit_compile is None else self.jit_compile
+
+    def _encode_steps(self, *args):
+        return (_encode_steps_xla if self._xla else _encode_steps)(*args)
+
+    def _decode_steps(self, *args):
+        return (_decode_steps_xla if self._xla else _decode_steps)(*args)
+
+    def overhead_bytes(self, num_symbols, information_bytes=0):
+        """The lane count and the lanes' final states (their first 16 bits carry no
+        information: every lane starts at `2^16`)."""
+        return 1 + 4 * int(lanes_for(num_symbols, int(information_bytes) + 1, self.max_lanes,
+                                     self.symbols_per_lane, self.bytes_per_lane))
+
+    def get_config(self):
+        return dict(max_lanes=self.max_lanes, symbols_per_lane=self.symbols_per_lane,
+                    bytes_per_lane=self.bytes_per_lane,
+                    jit_compile=self.jit_compile)
+
+    def encode(self, symbols, indexes, cdf, cdf_offset, coding_rank):
+        symbols = tf.convert_to_tensor(symbols, tf.int32)
+        indexes = tf.convert_to_tensor(indexes, tf.int32)
+        cdf_offset = tf.convert_to_tensor(cdf_offset, tf.int32)
+        cdf, starts, intervals, precision = _table_layout(cdf)
+        rank = symbols.shape.rank
+        batch_shape = tf.shape(symbols)[:rank - coding_rank]
+        batch = tf.reduce_prod(batch_shape)
+        count = tf.reduce_prod(tf.shape(symbols)[rank - coding_rank:])
+        symbols = tf.reshape(symbols, [batch, count])
+        rows = tf.reshape(indexes, [batch, count])
+
+        low, freq, prec, escapes, overflow = _symbol_coding(
+            symbols, rows, cdf, cdf_offset, starts, intervals, precision)
+        information = tf.reduce_max(tf.concat(
+            [tf.reduce_sum(_sixteenth_bits(freq, prec), axis=1) // 128, [0]], 0))
+        lanes = lanes_for(count, tf.cast(information, tf.int32), self.max_lanes,
+                          self.symbols_per_lane, self.bytes_per_lane)
+        header, word_bytes, emitted = self._encode_steps(
+            _blocks(low, lanes, 0), _blocks(freq, lanes, 1), _blocks(prec, lanes, 16), count)
+        # Escapes, in symbol order.
+        escape_bytes, keep = _varints(tf.boolean_mask(escapes, overflow))
+        escape_rows = tf.repeat(tf.where(overflow)[:, 0],
+                                tf.reduce_sum(tf.cast(keep, tf.int64), 1))
+        escape_bytes = tf.boolean_mask(escape_bytes, keep)
+        # Each string is its header, its emitted words and its escapes, in place in
+        # one byte vector that all strings are cut from.
+        head = tf.shape(header)[1]
+        word_rows = tf.where(emitted)[:, 0]
+        num_words = tf.math.bincount(tf.cast(word_rows, tf.int32), minlength=batch,
+                                     maxlength=batch)
+        num_escape = tf.math.bincount(tf.cast(escape_rows, tf.int32), minlength=batch,
+                                      maxlength=batch)
+        lengths = head + num_words + num_escape
+        begin = tf.cumsum(lengths, exclusive=True)
+
+        def rank(rows, counts):  # Position of each element among those of its row.
+            return (tf.range(tf.size(rows))
+                    - tf.gather(tf.cumsum(counts, exclusive=True), rows))
+
+        target = tf.concat([
+            tf.reshape(begin[:, None] + tf.range(head)[None, :], [-1]),
+            tf.gather(begin + head, word_rows) + rank(word_rows, num_words),
+            tf.gather(begin + head + num_words, escape_rows) + rank(escape_rows, num_escape),
+        ], 0)
+        data = tf.concat([tf.reshape(header, [-1]), tf.boolean_mask(word_bytes, emitted),
+                          tf.cast(escape_bytes, tf.uint8)], 0)
+        strings = _cut(tf.scatter_nd(target[:, None], data, tf.reduce_sum(lengths)[None]),
+                       lengths)
+        strings = tf.where(count > 0, strings, "")
+        return tf.reshape(strings, batch_shape)
+
+    def decode(self, strings, indexes, cdf, cdf_offset):
+        strings = tf.convert_to_tensor(strings, tf.string)
+        indexes = tf.convert_to_tensor(indexes, tf.int32)
+        cdf_offset = tf.convert_to_tensor(cdf_offset, tf.int32)
+        cdf, starts, intervals, precision = _table_layout(cdf)
+        shape = tf.shape(indexes)
+        string_shape = tf.shape(strings)
+        batch = tf.size(strings)
+        count = tf.reduce_prod(shape[strings.shape.rank:])
+        rows = tf.reshape(indexes, [batch, count])
+        strings = tf.reshape(strings, [batch])
+
+        lengths = tf.strings.length(strings)
+        width = tf.reduce_max(tf.concat([lengths, [0]], 0)) + 1
+        data = tf.io.decode_raw(tf.strings.join([strings, "\0"]), tf.uint8, fixed_length=width)
+        data = tf.cast(tf.reshape(data, [batch, width]), tf.int64)
+
+        lanes = tf.cast(data[:1, 0], tf.int32)
+        lanes = tf.reduce_max(tf.concat([lanes, [1]], 0))
+        lanes_ok = tf.equal(data[:, 0], tf.cast(lanes, tf.int64)) & (lanes <= tf.maximum(count, 1))
+        lanes = tf.minimum(lanes, tf.maximum(count, 1))
+        header = 1 + 4 * lanes
+        shifts = tf.constant([24, 16, 8, 0], tf.int64)
+        state_bytes = tf.reshape(
+            tf.gather(data, tf.minimum(tf.range(1, header), width - 1), axis=1),
+            [batch, lanes, 4])
+        states = tf.reduce_sum(tf.bitwise.left_shift(state_bytes, shifts), axis=2)
+
+        dense = _dense_tables(cdf, starts, intervals)
+        # (The first word's offset is not passed in: XLA compiles a slower loop then.)
+        bins, states, read, overrun = self._decode_steps(
+            states, data[:, header:], lengths - header, _blocks(rows, lanes, 0), count,
+            precision, dense, _slot_tables(cdf, starts, intervals, precision))
+        bins = tf.reshape(bins, [batch, -1])[:, :count]
+
+        n = tf.gather(intervals, rows)
+        overflow = tf.equal(bins, n - 1)
+        escapes, num_escapes, escapes_clean = _read_varints(data, header + 2 * read, lengths)
+        overflow_count = tf.reduce_sum(tf.cast(overflow, tf.int32), axis=1)
+        j = tf.cumsum(tf.reshape(tf.cast(overflow, tf.int32), [-1]), exclusive=True)
+        u = tf.gather(tf.concat([escapes, [0]], 0), tf.minimum(j, tf.size(escapes)))
+        u = tf.reshape(u, [batch, count])
+        top = tf.cast(n - 1, tf.int64)
+        half = tf.bitwise.right_shift(u, 1)
+        distance = tf.where(tf.equal(tf.bitwise.bitwise_and(u, 1), 0), -half - 1, top + half)
+        distance = tf.where(overflow, distance, tf.cast(bins, tf.int64))
+        values = tf.cast(tf.gather(cdf_offset, rows), tf.int64) + distance
+        fits = (values >= tf.int32.min) & (values <= tf.int32.max)
+        symbols = tf.cast(tf.where(fits, values, 0), tf.int32)
+
+        ok = (lanes_ok & ~overrun & escapes_clean & tf.equal(num_escapes, overflow_count)
+              & tf.reduce_all(tf.equal(states, _LOW), axis=1) & tf.reduce_all(fits, axis=1))
+        ok = tf.where(count > 0, ok, tf.equal(lengths, 0))
+        return tf.reshape(symbols, shape), tf.reshape(ok, string_shape)
