@@ -44,24 +44,39 @@ def _message(seed, count, batch=1, escapes=True):
     return symbols, indexes, cdf, offset
 
 
-def test_the_xla_form_writes_and_reads_the_same_bytes():
-    symbols, indexes, cdf, offset = _message(1, 3000, batch=3)
+def test_each_form_reads_what_either_writes():
+    symbols, indexes, cdf, offset = _message(1, 9000, batch=3)
     plain, xla = coders.RansCoder(), coders.RansCoder(jit_compile=True)
-    strings = plain.encode(symbols, indexes, cdf, offset, 1).numpy()
-    np.testing.assert_array_equal(xla.encode(symbols, indexes, cdf, offset, 1).numpy(), strings)
-    for decoder in (plain, xla):
-        decoded, ok = decoder.decode(strings, indexes, cdf, offset)
-        np.testing.assert_array_equal(decoded.numpy(), symbols)
-        assert np.all(ok.numpy())
+    for encoder, lanes in [(plain, 5), (xla, 2)]:  # 9,000 symbols at 2,048 / 8,192 a lane
+        strings = encoder.encode(symbols, indexes, cdf, offset, 1).numpy()
+        assert [s[0] for s in strings] == [lanes] * 3
+        for decoder in (plain, xla):
+            decoded, ok = decoder.decode(strings, indexes, cdf, offset)
+            np.testing.assert_array_equal(decoded.numpy(), symbols)
+            assert np.all(ok.numpy())
+
+
+def test_a_form_flag_tensor_picks_the_form_at_run_time():
+    symbols, indexes, cdf, offset = _message(9, 9000)
+    coder = coders.RansCoder()
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.bool)])
+    def encode(xla):
+        with rans.compiled(xla):
+            return coder.encode(symbols, indexes, cdf, offset, 1)
+
+    for xla in (False, True):
+        expected = coders.RansCoder(jit_compile=xla).encode(symbols, indexes, cdf, offset, 1)
+        np.testing.assert_array_equal(encode(tf.constant(xla)).numpy(), expected.numpy())
 
 
 def test_the_format_is_stable():
     """A golden digest: a change of the format must be a deliberate one."""
     symbols, indexes, cdf, offset = _message(2, 5000)
     string = coders.RansCoder().encode(symbols[0], indexes[0], cdf, offset, 1).numpy()
-    assert string[0] == 2  # lanes: about 2 KB of output at 1,024 bytes a lane
-    assert len(string) == 2016
-    assert hashlib.sha256(string).hexdigest()[:16] == "152919052d20719b"
+    assert string[0] == 3  # lanes: 5,000 symbols at 2,048 a lane (plain form)
+    assert len(string) == 2020
+    assert hashlib.sha256(string).hexdigest()[:16] == "cbfa23bdb536a8fd"
 
 
 def test_the_lane_count_comes_from_the_string():
@@ -158,12 +173,13 @@ def test_lanes_for():
 
 
 def test_the_lane_count_follows_the_output_size():
-    """Lanes cost four bytes each: a string gets about one per KB it takes."""
-    for seed, count in [(7, 300), (8, 20000)]:
+    """Lanes cost four bytes each: a string gets about one per 2 KB it takes, or one
+    per 2,048 symbols (plain form) if that is more."""
+    for seed, count in [(7, 300), (8, 20000), (10, 60000)]:
         symbols, indexes, cdf, offset = _message(seed, count, escapes=False)
         string = coders.RansCoder().encode(symbols[0], indexes[0], cdf, offset, 1).numpy()
-        assert string[0] == max(-(-len(string) // 1024), -(-count // 8192))
-        assert 4 * string[0] <= 0.005 * len(string) + 4
+        by_size = -(-len(string) // 2048)
+        assert string[0] in {max(by_size + d, -(-count // 2048)) for d in (-1, 0, 1)}
 
 
 def test_bit_estimate():

@@ -154,7 +154,7 @@ def test_restore_model_and_re_export_in_another_mode(exported, codecs, tmp_path)
                     strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     (path,) = export.export_trained(model, str(tmp_path), "again", modes=["UN+UQ"],
-                                    training=codecs[UNQ].metadata["training"])
+                                    training=codecs[UNQ].metadata["training"], coder="range")
     again = tfnq.load(path)
     # The same weights in the same mode: the same fingerprint, so the same files.
     assert again.metadata["fingerprint"] == codecs[UNUQ].metadata["fingerprint"]
@@ -170,6 +170,34 @@ def test_restore_model_rejects_non_models(tmp_path):
     (tmp_path / "m" / "1" / "saved_model.pb").write_bytes(b"")
     with pytest.raises(tfnq.CodecError, match="^tfnq: .* is not a tfnq model"):
         export.restore_model(str(tmp_path / "m"))
+
+
+def test_rans_exports_need_only_core_ops_and_decode_in_both_forms(exported, codecs, tmp_path):
+    """The default coder: rANS in core TF ops, in a plain and an XLA form, whose files
+    decode in either; the same symbols as tfc's range coder, so the same images."""
+    model = export.restore_model(exported.paths[UNUQ])
+    (path,) = export.export_trained(model, str(tmp_path), "rans", modes=["UN+UQ"],
+                                    training={"steps": 0})
+    assert export.DEFAULT_CODER == "rans"
+    from tfnq import op_scan
+    assert op_scan.non_core_ops(path) == []
+    ranged = codecs[UNUQ]
+    again = tfnq.load(path)
+    assert again.metadata["coder"] == "tf-rans"
+    assert again.mode == "UN+UQ"
+    assert again.metadata["fingerprint"] != ranged.metadata["fingerprint"]
+    loaded = tf.saved_model.load(path)
+    assert {"compress", "decompress", "compress_xla", "decompress_xla"} <= set(loaded.signatures)
+    for size in [(24, 40), (7, 13)]:
+        image = random_image(*size, seed=3)
+        files = [loaded.compress(image).numpy(), loaded.compress_xla(image).numpy()]
+        expected = ranged.decompress(ranged.compress(image))
+        for data in files:
+            for decode in (loaded.decompress, loaded.decompress_xla):
+                np.testing.assert_array_equal(decode(tf.constant(data)).numpy(), expected)
+        # Another model's files are refused (the fingerprint), as with any coder.
+        with pytest.raises(tfnq.CodecError):
+            again.decompress(ranged.compress(image))
 
 
 # -- The serving signatures ------------------------------------------------------------

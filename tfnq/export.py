@@ -213,19 +213,39 @@ class ServableCodec(_Servable):
     def compress(self, image):
         """uint8 `[H, W, 3]` image -> one tfnq file (string scalar), with the default
         encoder inputs of the configuration (if it declares any)."""
+        if self._two_forms:
+            return self._compress_in_form(image, False)
         return self._compress(image)
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
+    def decompress(self, bitstring):
+        """One tfnq file (format version 2, or 1 for a preset) -> uint8 `[H, W, 3]` image."""
+        if self._two_forms:
+            return self._decompress_in_form(bitstring, False)
+        return self._decompress(bitstring)
 
     def __init__(self, model, mode, **kwargs):
         super().__init__(model, mode, **kwargs)
         coder = self.coding_models[0].coder
-        if isinstance(coder, coders.RansCoder) and coder.jit_compile is None:
-            # The same coding in both forms of the coder (the same files): plain
-            # loops for any runtime, and XLA-compiled ones (much faster, for runtimes
-            # that allow XLA; stock TF Serving needs --xla_cpu_compilation_enabled).
-            self.compress_xla = tf.function(
-                self._compressed_xla, input_signature=self.compress.input_signature)
+        self._two_forms = isinstance(coder, coders.RansCoder) and coder.jit_compile is None
+        if self._two_forms:
+            # rANS in both forms (the same files): plain loops for any runtime, and
+            # XLA-compiled ones (`compress_xla`, `decompress_xla`: much faster, for
+            # runtimes that allow XLA; stock TF Serving needs
+            # --xla_cpu_compilation_enabled). One function holds both loops and a
+            # flag picks one at run time, so the model is in the SavedModel once.
+            image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+            bitstring = tf.TensorSpec([], tf.string, name="bitstring")
+            xla = tf.TensorSpec([], tf.bool, name="xla")
+            self._compress_in_form = tf.function(self._in_form(self._compress),
+                                                 input_signature=[image, xla])
+            self._decompress_in_form = tf.function(self._in_form(self._decompress),
+                                                   input_signature=[bitstring, xla])
+            self.compress_xla = tf.function(lambda image: self._compress_in_form(image, True),
+                                            input_signature=[image])
             self.decompress_xla = tf.function(
-                self._decompressed_xla, input_signature=self.decompress.input_signature)
+                lambda bitstring: self._decompress_in_form(bitstring, True),
+                input_signature=[bitstring])
         if self.mode.inputs:  # The encoder inputs a configuration declares, by name.
             specs = [tf.TensorSpec([], tf.as_dtype(dtype), name=name)
                      for name, dtype, _ in self.mode.inputs]
@@ -234,13 +254,12 @@ class ServableCodec(_Servable):
                 input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")]
                 + specs)
 
-    def _compressed_xla(self, image):
-        with coders.rans.compiled():
-            return self._compress(image)
-
-    def _decompressed_xla(self, bitstring):
-        with coders.rans.compiled():
-            return self._decompress(bitstring)
+    @staticmethod
+    def _in_form(function):
+        def in_form(value, xla):
+            with coders.rans.compiled(xla):
+                return function(value)
+        return in_form
 
     def _compress_with_inputs(self, image, *values):
         names = [name for name, _, _ in self.mode.inputs]
@@ -251,11 +270,6 @@ class ServableCodec(_Servable):
         with tf.control_dependencies(_image_checks(shape)):
             sections = self.model.compress_image(image, inputs)
         return bitstream_v2.pack(self._fingerprint, shape[0], shape[1], sections)
-
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
-    def decompress(self, bitstring):
-        """One tfnq file (format version 2, or 1 for a preset) -> uint8 `[H, W, 3]` image."""
-        return self._decompress(bitstring)
 
     def _decompress(self, bitstring):
         num_sections = self.model.num_sections

@@ -308,10 +308,12 @@ _FORM = threading.local()
 
 @contextlib.contextmanager
 def compiled(enabled=True):
-    """Within this context, `RansCoder`s built with `jit_compile=None` are traced in
-    the XLA form (an export traces its signatures in both forms this way)."""
+    """Within this context, `RansCoder`s built with `jit_compile=None` run in the XLA
+    form if `enabled` (a Python bool, or a bool tensor: both loops are then traced
+    and the value picks one at run time; an export's signatures share one function
+    this way)."""
     before = getattr(_FORM, "xla", False)
-    _FORM.xla = bool(enabled)
+    _FORM.xla = enabled if tf.is_tensor(enabled) else bool(enabled)
     try:
         yield
     finally:
@@ -321,33 +323,41 @@ def compiled(enabled=True):
 class RansCoder(Coder):
     """Interleaved rANS in core TF ops (see the module docstring for the format).
 
+    The encoder picks the lane count of each string (the decoder reads it from the
+    string, so any encoder's files decode in either form): one lane per
+    `bytes_per_lane` of estimated output, so that the lanes' final states stay a
+    small share of a string (4 bytes a lane: 0.2% at the default), and at least one
+    per `symbols_per_lane` symbols, so that the loop stays short. The plain form pays
+    for each step of its loop (some 35 ops), so it takes more lanes, and more bytes,
+    than the XLA form, whose steps cost almost nothing:
+    `symbols_per_lane=(plain, xla)`.
+
     Args:
-      max_lanes: Most lanes a string is coded with (1..255). Each lane costs four
-        bytes of final state per string and makes the loop shorter.
-      symbols_per_lane: The encoder uses at least one lane per this many symbols
-        (fewer steps: faster, most of all in the plain form)...
-      bytes_per_lane: ...and one lane per this many bytes of estimated output (the
-        lanes' states then take at most about 0.4% of a string), up to `max_lanes`.
-        The decoder reads the lane count from the string.
-      jit_compile: Compile the coding loops with XLA (same output, much faster; the
-        runtime must allow XLA); None: as the enclosing `compiled()` context says
-        (plain by default).
+      max_lanes: Most lanes a string is coded with (1..255).
+      symbols_per_lane: `(plain, xla)`: at least one lane per this many symbols.
+      bytes_per_lane: At least one lane per this many bytes of estimated output.
+      jit_compile: Compile the coding loops with XLA (much faster; the runtime must
+        allow XLA); None: as the enclosing `compiled()` context says (plain by
+        default).
     """
 
     name_tag = "tf-rans"
     max_offset = None  # Any int32 symbol is coded (escapes up to 2^33 past a table).
 
-    def __init__(self, max_lanes=32, symbols_per_lane=8192, bytes_per_lane=1024,
+    def __init__(self, max_lanes=64, symbols_per_lane=(2048, 8192), bytes_per_lane=2048,
                  jit_compile=None, name=None):
         super().__init__(name=name)
         if not 1 <= int(max_lanes) <= _MAX_LANES:
             raise ValueError(f"max_lanes must be in 1..{_MAX_LANES}, not {max_lanes}")
-        if int(symbols_per_lane) < 1:
-            raise ValueError(f"symbols_per_lane must be positive, not {symbols_per_lane}")
-        self.max_lanes = int(max_lanes)
-        self.symbols_per_lane = int(symbols_per_lane)
+        if isinstance(symbols_per_lane, int):
+            symbols_per_lane = (symbols_per_lane, symbols_per_lane)
+        if len(symbols_per_lane) != 2 or min(symbols_per_lane) < 1:
+            raise ValueError(f"symbols_per_lane must be two positive counts (plain, xla), "
+                             f"not {symbols_per_lane}")
         if int(bytes_per_lane) < 1:
             raise ValueError(f"bytes_per_lane must be positive, not {bytes_per_lane}")
+        self.max_lanes = int(max_lanes)
+        self.symbols_per_lane = tuple(int(n) for n in symbols_per_lane)
         self.bytes_per_lane = int(bytes_per_lane)
         self.jit_compile = None if jit_compile is None else bool(jit_compile)
 
@@ -355,17 +365,21 @@ class RansCoder(Coder):
     def _xla(self):
         return getattr(_FORM, "xla", False) if self.jit_compile is None else self.jit_compile
 
-    def _encode_steps(self, *args):
-        return (_encode_steps_xla if self._xla else _encode_steps)(*args)
+    def _in_form(self, plain, xla, *args):
+        form = self._xla
+        if tf.is_tensor(form):
+            return tf.cond(form, lambda: xla(*args), lambda: plain(*args))
+        return xla(*args) if form else plain(*args)
 
-    def _decode_steps(self, *args):
-        return (_decode_steps_xla if self._xla else _decode_steps)(*args)
+    def lanes(self, num_symbols, information_bytes, xla):
+        """The lane count of a string (`xla`: for the XLA form)."""
+        return lanes_for(num_symbols, information_bytes, self.max_lanes,
+                         self.symbols_per_lane[int(bool(xla))], self.bytes_per_lane)
 
     def overhead_bytes(self, num_symbols, information_bytes=0):
         """The lane count and the lanes' final states (their first 16 bits carry no
-        information: every lane starts at `2^16`)."""
-        return 1 + 4 * int(lanes_for(num_symbols, int(information_bytes) + 1, self.max_lanes,
-                                     self.symbols_per_lane, self.bytes_per_lane))
+        information: every lane starts at `2^16`), in the plain form (more lanes)."""
+        return 1 + 4 * int(self.lanes(num_symbols, int(information_bytes) + 1, xla=False))
 
     def get_config(self):
         return dict(max_lanes=self.max_lanes, symbols_per_lane=self.symbols_per_lane,
@@ -388,10 +402,17 @@ class RansCoder(Coder):
             symbols, rows, cdf, cdf_offset, starts, intervals, precision)
         information = tf.reduce_max(tf.concat(
             [tf.reduce_sum(_sixteenth_bits(freq, prec), axis=1) // 128, [0]], 0))
-        lanes = lanes_for(count, tf.cast(information, tf.int32), self.max_lanes,
-                          self.symbols_per_lane, self.bytes_per_lane)
-        header, word_bytes, emitted = self._encode_steps(
-            _blocks(low, lanes, 0), _blocks(freq, lanes, 1), _blocks(prec, lanes, 16), count)
+        information = tf.cast(information, tf.int32)
+
+        def steps(loop, xla):
+            def run():
+                lanes = self.lanes(count, information, xla)
+                return loop(_blocks(low, lanes, 0), _blocks(freq, lanes, 1),
+                            _blocks(prec, lanes, 16), count)
+            return run
+
+        header, word_bytes, emitted = self._in_form(
+            steps(_encode_steps, False), steps(_encode_steps_xla, True))
         # Escapes, in symbol order.
         escape_bytes, keep = _varints(tf.boolean_mask(escapes, overflow))
         escape_rows = tf.repeat(tf.where(overflow)[:, 0],
@@ -454,7 +475,7 @@ class RansCoder(Coder):
 
         dense = _dense_tables(cdf, starts, intervals)
         # (The first word's offset is not passed in: XLA compiles a slower loop then.)
-        bins, states, read, overrun = self._decode_steps(
+        bins, states, read, overrun = self._in_form(_decode_steps, _decode_steps_xla,
             states, data[:, header:], lengths - header, _blocks(rows, lanes, 0), count,
             precision, dense, _slot_tables(cdf, starts, intervals, precision))
         bins = tf.reshape(bins, [batch, -1])[:, :count]
