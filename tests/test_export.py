@@ -195,6 +195,13 @@ def test_rans_exports_need_only_core_ops_and_decode_in_both_forms(exported, code
         for data in files:
             for decode in (loaded.decompress, loaded.decompress_xla):
                 np.testing.assert_array_equal(decode(tf.constant(data)).numpy(), expected)
+        # What the decoder decodes: the same symbols from the same table rows as tfc's.
+        decoded = loaded.signatures["decompress_symbols"](bitstring=tf.constant(files[0]))
+        reference = tf.saved_model.load(exported.paths[UNUQ]).signatures[
+            "decompress_symbols"](bitstring=tf.constant(ranged.compress(image)))
+        assert sorted(decoded) == sorted(reference) == ["rows_0", "symbols_0"]
+        for key in decoded:
+            np.testing.assert_array_equal(decoded[key].numpy(), reference[key].numpy())
         # Another model's files are refused (the fingerprint), as with any coder.
         with pytest.raises(tfnq.CodecError):
             again.decompress(ranged.compress(image))

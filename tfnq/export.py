@@ -272,6 +272,26 @@ class ServableCodec(_Servable):
         return bitstream_v2.pack(self._fingerprint, shape[0], shape[1], sections)
 
     def _decompress(self, bitstring):
+        height, width, sections = self._parse(bitstring)
+        return self.model.decompress_image(sections, height, width)
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
+    def decompress_symbols(self, bitstring):
+        """One tfnq file -> what its decoder decodes: `symbols_<k>` and the table row
+        of each (`rows_<k>`, from the sections before) of every section `k`, flat
+        int32. Two decoders that agree on these decode the same latents: the check of a
+        file decoded on another machine or TensorFlow (`scripts/check_newest_tf.py`)."""
+        height, width, sections = self._parse(bitstring)
+        decoded = self.model.latent_codec.decompress_symbols(
+            sections, self.model.latent_shape(height, width))
+        result = {}
+        for k, (symbols, rows) in enumerate(decoded):
+            result[f"symbols_{k}"] = tf.reshape(symbols, [-1])
+            result[f"rows_{k}"] = tf.reshape(rows, [-1])
+        return result
+
+    def _parse(self, bitstring):
+        """The image size and the sections of a file (checked)."""
         num_sections = self.model.num_sections
 
         def version_2():
@@ -304,7 +324,7 @@ class ServableCodec(_Servable):
         ]
         with tf.control_dependencies(checks):
             size = tf.cast(size, tf.int32)
-        return self.model.decompress_image(sections, size[0], size[1])
+        return size[0], size[1], sections
 
 
 class StackServable(_Servable):
@@ -403,6 +423,7 @@ def _signatures(codec):
         "decompress": decompress_signature.get_concrete_function(),
         "serving_default": decompress_signature.get_concrete_function(),
     }
+    signatures["decompress_symbols"] = codec.decompress_symbols.get_concrete_function()
     if hasattr(codec, "compress_xla"):
         signatures["compress_xla"] = tf.function(
             lambda image: {"bitstring": codec.compress_xla(image)},

@@ -90,9 +90,19 @@ class LatentCodec:
 
     def decompress(self, sections, latent_shape):
         """Strings of `compress` -> `y_hat` `[1, h, w, C]`."""
+        return self.latents_from(self._decode(sections, latent_shape)[0])
+
+    def decompress_symbols(self, sections, latent_shape):
+        """Strings of `compress` -> `[(symbols, rows), ...]` of each section, decoded."""
+        return self._decode(sections, latent_shape)[1]
+
+    def _decode(self, sections, latent_shape):
         self._check_prepared()
         state = self.decoder_state(latent_shape)
+        decoded = []
         for k, (model, string) in enumerate(zip(self.coding_models, sections, strict=True)):
-            symbols = model.decode_symbols(string[None], self.section_rows(k, state))
+            rows = self.section_rows(k, state)
+            symbols = model.decode_symbols(string[None], rows)
+            decoded.append((symbols, rows))
             state = self.receive(k, symbols, state)
-        return self.latents_from(state)
+        return state, decoded
