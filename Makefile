@@ -4,7 +4,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+# A venv with only the newest TensorFlow from PyPI (no tfnq, no tensorflow-compression):
+# scripts/check_newest_tf.py checks there that the exported models load and decode to the
+# symbols of tests/golden/symbols.json (issue 11). Built once (its stamp); `make clean`
+# (or deleting the folder) builds it anew with whatever is newest then.
+NEWEST_TF       ?= .venv-newest-tf
+NEWEST_TF_BIN   := $(NEWEST_TF)/bin
+NEWEST_TF_STAMP := $(NEWEST_TF)/.installed
+NEWEST_TF_PKG   ?= tensorflow-cpu
+SYMBOLS         := tests/golden/symbols.json
+
+.PHONY: install demo test lint clean newest-tf check-newest-tf
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
@@ -26,9 +36,38 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check tfnq scripts tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests $(if $(CI),-m "not slow",)
+	@$(MAKE) --no-print-directory check-newest-tf
+
+$(NEWEST_TF_STAMP):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+	  echo "error: $(PYTHON) not found (the newest-TensorFlow venv is built with it)." >&2; exit 1; }
+	$(PYTHON) -m venv $(NEWEST_TF)
+	@$(NEWEST_TF_BIN)/pip install -q --upgrade pip && \
+	  $(NEWEST_TF_BIN)/pip install -q --upgrade $(NEWEST_TF_PKG) numpy || { \
+	  echo "error: pip could not install $(NEWEST_TF_PKG) and numpy from PyPI into $(NEWEST_TF)" >&2; \
+	  echo "       (see pip's message above: no network to PyPI, or no wheel for this Python)." >&2; \
+	  echo "       The newest-TensorFlow check needs them; rerun when PyPI is reachable, or" >&2; \
+	  echo "       pick another package with NEWEST_TF_PKG=tensorflow." >&2; \
+	  exit 1; }
+	@if $(NEWEST_TF_BIN)/pip show -q tensorflow-compression tfnq >/dev/null 2>&1; then \
+	  echo "error: $(NEWEST_TF) must hold neither tfnq nor tensorflow-compression" >&2; exit 1; fi
+	@$(NEWEST_TF_BIN)/python -c "import tensorflow as tf; print(tf.__version__)" > $(NEWEST_TF_STAMP)
+	@echo "$(NEWEST_TF): TensorFlow $$(cat $(NEWEST_TF_STAMP))"
+
+newest-tf: $(NEWEST_TF_STAMP)
+
+# The exported models of saved_models/ in the newest TensorFlow, against the symbols the
+# project's runtime decodes their golden files to (written by `--write_reference`).
+check-newest-tf:
+	@if [ ! -f $(SYMBOLS) ]; then \
+	  echo "check-newest-tf: skipped, no $(SYMBOLS) (write it in the project venv with" \
+	       "$(BIN)/python scripts/check_newest_tf.py --write_reference=$(SYMBOLS))"; \
+	else $(MAKE) --no-print-directory $(NEWEST_TF_STAMP) && \
+	  $(NEWEST_TF_BIN)/python scripts/check_newest_tf.py --models_dir=saved_models \
+	    --golden_dir=tests/golden --reference=$(SYMBOLS); fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check tfnq scripts tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(NEWEST_TF) build *.egg-info

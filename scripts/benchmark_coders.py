@@ -1,17 +1,24 @@
-"""The range coder (in the graph) against ANS (`constriction`, outside it) on the same
-model: file sizes and times, and that both decode to the same image.
+"""tfnq's entropy coders on the same model: tfc's range coder (custom ops), rANS in
+core TF ops (plain and XLA forms) and ANS (`constriction`, outside the graph).
 
-    python scripts/benchmark_coders.py [--models NAME,...] [--images GLOB] [--repeats 5]
+    python scripts/benchmark_coders.py [--models NAME,...] [--sizes 768x512,4896x3264]
+        [--coders range,rans,rans-xla,ans] [--repeats 5] [--output docs/coders.md]
 
-Each model is restored from its export (weights and coding tables, so both coders code
-the very same symbols with the very same tables), exported again with its coding
-configuration and `coder="ans"` into a temporary folder, and loaded through
-`tfnq.load`, as a user would. Images: the packaged sample photo at 768x512 unless
-`--images` is given. Times are medians over `--repeats` runs after a warm-up, in one
-process on this machine's CPU.
+Two tables:
+* the coders alone, on the symbols of the latents (the big section) of each image:
+  bytes per symbol against the information content under the model's tables, and
+  encode / decode time per symbol (`tf.function`s over the very same symbols, rows
+  and tables);
+* whole `compress` / `decompress` of each model, exported again with the same weights
+  and tables for each coder (so all code the very same symbols), loaded as a user
+  would: `tfnq.load` (range, ans) or the SavedModel's own signatures (`compress` /
+  `decompress`: the plain form; `compress_xla` / `decompress_xla`), with file sizes
+  and whether every coder decodes the same image.
+Images: the packaged sample photo resized to each of `--sizes` (width x height).
+Times are medians over `--repeats` runs after a warm-up, in one process on this
+machine's CPU (say what else ran beside it when you quote them).
 """
 
-import glob
 import os
 import sys
 import tempfile
@@ -20,17 +27,21 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402, F401  (before app.run: see benchmark_reference.py)
+import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Model names or paths (default: the default model).")
-flags.DEFINE_string("images", None, "Image glob (default: the packaged sample, 768x512).")
+flags.DEFINE_list("sizes", ["768x512"], "Image sizes, width x height.")
+flags.DEFINE_list("coders", ["range", "rans", "rans-xla", "ans"], "Coders to compare.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per operation and image.")
+flags.DEFINE_string("output", None, "Also write the tables (markdown) to this file.")
+
+_CODER_OF = {"range": "range", "rans": "rans", "rans-xla": "rans", "ans": "ans"}
 
 
 def _median_time(fn, arg, repeats):
-    out = fn(arg)  # Warm-up.
+    out = fn(arg)  # Warm-up (and XLA's compilation for this shape).
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -39,58 +50,124 @@ def _median_time(fn, arg, repeats):
     return float(np.median(times)), out
 
 
-def _ans_twin(path, directory):
-    """The export at `path` again, with the same tables, coded with ANS."""
+def _twin(path, coder, directory):
+    """The export at `path` again, with the same weights and tables, coded with `coder`."""
     from tfnq import coding_config, export, layout
     metadata = layout.read_metadata(path)
     model = export.restore_model(path)
     rate = (metadata.get("coding") or {}).get("rate")
-    config = coding_config.get_coding_config(
-        metadata.get("coding_config") or metadata["mode"]).replace(coder="ans")
-    return export.export_model(model, config, os.path.join(directory, metadata["name"]),
+    config = coding_config.get_coding_config(metadata.get("coding_config") or metadata["mode"])
+    config = config.with_coder(coder) if config.name else config.replace(coder=coder)
+    return export.export_model(model, config, os.path.join(directory, coder, metadata["name"]),
                                rate=rate, tables=export.read_tables(path))
+
+
+def _codecs(path, directory):
+    """Coder name -> (compress, decompress, export path) on numpy images / bytes."""
+    from tfnq import client
+    twins, result = {}, {}
+    for name in FLAGS.coders:
+        coder = _CODER_OF[name]
+        if coder not in twins:
+            twins[coder] = _twin(path, coder, directory)
+        if name in ("range", "ans"):
+            codec = client.load(twins[coder])
+            result[name] = (codec.compress, codec.decompress, twins[coder])
+        else:
+            module = tf.saved_model.load(twins[coder])
+            suffix = "_xla" if name == "rans-xla" else ""
+            encode, decode = getattr(module, "compress" + suffix), getattr(
+                module, "decompress" + suffix)
+            result[name] = (lambda x, f=encode: f(x).numpy(),
+                            lambda d, f=decode: f(tf.constant(d)).numpy(), twins[coder])
+    return result
+
+
+def _coder_rows(path, image, label):
+    """The coders alone on the latents' symbols of `image` (the last section)."""
+    from tfnq import coders, export
+    module = tf.saved_model.load(path)
+    data = (module.compress_xla if hasattr(module, "compress_xla") else module.compress)(image)
+    decoded = module.decompress_symbols(data)
+    last = max(int(k.split("_")[1]) for k in decoded)
+    symbols = decoded[f"symbols_{last}"][None]
+    rows = decoded[f"rows_{last}"][None]
+    tables = export.read_tables(path)[last]
+    cdf, offset = tables.cdf, tables.cdf_offset
+    # The information content under the tables: -log2 of each symbol's frequency.
+    frequencies, offsets, precision = coders.parse_tables(cdf.numpy(), offset.numpy())
+    s, r = symbols.numpy()[0], rows.numpy()[0]
+    bits = 0.0
+    for row in np.unique(r):
+        f = frequencies[row]
+        v = s[r == row] - offsets[row]
+        inside = (v >= 0) & (v < f.size - 1)
+        bits += float(np.sum(precision - np.log2(f[v[inside]])))
+        bits += float(np.sum(~inside) * (precision - np.log2(f[-1])))
+    count = s.size
+    out = []
+    candidates = {"range": coders.RangeCoder(), "rans": coders.RansCoder(jit_compile=False),
+                  "rans-xla": coders.RansCoder(jit_compile=True)}
+    for name in [c for c in FLAGS.coders if c in candidates]:
+        coder = candidates[name]
+        encode = tf.function(lambda x, c=coder: c.encode(x, rows, cdf, offset, 1))
+        decode = tf.function(lambda x, c=coder: c.decode(x, rows, cdf, offset))
+        t_enc, strings = _median_time(encode, symbols, FLAGS.repeats)
+        t_dec, (back, ok) = _median_time(decode, strings, FLAGS.repeats)
+        exact = bool(np.array_equal(back.numpy(), symbols.numpy()) and ok.numpy().all())
+        size = len(strings.numpy()[0])
+        lanes = strings.numpy()[0][0] if name.startswith("rans") else ""
+        out.append(f"| {label} | {count} | {name} | {lanes} | {size} | "
+                   f"{8 * size / count:.4f} | {100 * (8 * size / bits - 1):+.2f}% | "
+                   f"{1e9 * t_enc / count:.1f} | {1e9 * t_dec / count:.1f} | "
+                   f"{1e3 * t_enc:.1f} / {1e3 * t_dec:.1f} | {'yes' if exact else 'NO'} |")
+    return out
 
 
 def main(argv):
     del argv
-    from tfnq import client, image_io, registry
-    if FLAGS.images:
-        paths = sorted(glob.glob(FLAGS.images))
-        if not paths:
-            raise app.UsageError(f"no image matches {FLAGS.images}")
-        images = [image_io.read_image(p) for p in paths]
-        what = f"{len(images)} images ({FLAGS.images})"
-    else:
-        images = [image_io.sample_image((768, 512))]
-        what = "the packaged sample resized to 768x512"
-    pixels = sum(i.shape[0] * i.shape[1] for i in images)
-    print(f"images: {what}; {FLAGS.repeats} runs each, median; {os.cpu_count()} CPU cores")
-    print("| model | coder | bytes | bpp | vs range | encode (ms/image) | decode (ms/image) "
-          "| same decode |\n|---|---|---|---|---|---|---|---|")
+    from tfnq import image_io, registry
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in FLAGS.sizes]
+    lines = [f"Images: the packaged sample resized to {', '.join(FLAGS.sizes)}; "
+             f"{FLAGS.repeats} runs each, median; {os.cpu_count()} CPU cores; "
+             f"TensorFlow {tf.__version__}.", ""]
+    coder_lines = ["| image | symbols | coder | lanes | bytes | bits/symbol | "
+                   "vs information | encode ns/symbol | decode ns/symbol | "
+                   "encode / decode ms | exact |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    whole_lines = ["| model | image | coder | bytes | bpp | vs range | compress ms | "
+                   "decompress ms | same image |", "|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as directory:
         for name in FLAGS.models or [None]:
             path = registry.resolve(name)
-            codecs = {"range": client.load(path),
-                      "ans": client.load(_ans_twin(path, directory))}
-            rows, decoded = {}, {}
-            for coder, codec in codecs.items():
-                size = encode = decode = 0.0
-                decoded[coder] = []
-                for image in images:
-                    t, data = _median_time(codec.compress, image, FLAGS.repeats)
-                    encode += t
-                    t, out = _median_time(codec.decompress, data, FLAGS.repeats)
-                    decode += t
-                    size += len(data)
-                    decoded[coder].append(out)
-                rows[coder] = (size, encode / len(images), decode / len(images))
-            same = all(np.array_equal(a, b)
-                       for a, b in zip(decoded["range"], decoded["ans"], strict=True))
-            for coder, (size, encode, decode) in rows.items():
-                print(f"| {codecs['range'].name} | {codecs[coder].metadata['coder']} | "
-                      f"{size:.0f} | {8 * size / pixels:.4f} | "
-                      f"{100 * (size / rows['range'][0] - 1):+.2f}% | {1000 * encode:.1f} | "
-                      f"{1000 * decode:.1f} | {'yes' if same else 'NO'} |", flush=True)
+            codecs = _codecs(path, directory)
+            rans_path = next((p for n, (_, _, p) in codecs.items() if n.startswith("rans")),
+                             None)
+            for width, height in sizes:
+                image = image_io.sample_image((width, height))
+                label = f"{width}x{height}"
+                if rans_path:
+                    coder_lines += _coder_rows(rans_path, image, label)
+                    print("\n".join(coder_lines[-len(FLAGS.coders):]), flush=True)
+                results = {}
+                for coder, (compress, decompress, _) in codecs.items():
+                    t_enc, data = _median_time(compress, image, FLAGS.repeats)
+                    t_dec, out = _median_time(decompress, data, FLAGS.repeats)
+                    results[coder] = (len(data), t_enc, t_dec, out)
+                first = next(iter(results.values()))[3]
+                base = results.get("range", next(iter(results.values())))[0]
+                for coder, (size, t_enc, t_dec, out) in results.items():
+                    whole_lines.append(
+                        f"| {os.path.basename(os.path.dirname(path))} | {label} | {coder} | "
+                        f"{size} | {8 * size / (width * height):.4f} | "
+                        f"{100 * (size / base - 1):+.2f}% | {1e3 * t_enc:.1f} | "
+                        f"{1e3 * t_dec:.1f} | {'yes' if np.array_equal(out, first) else 'NO'} |")
+                    print(whole_lines[-1], flush=True)
+    text = "\n".join(lines + ["The coders alone (the latents' symbols):", ""] + coder_lines
+                     + ["", "Whole compress / decompress:", ""] + whole_lines) + "\n"
+    print(text)
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            f.write(text)
     return 0
 
 

@@ -9,7 +9,9 @@ exports' metadata, under `--export_root`) is copied to `saved_models/<name>/<ste
 that name. `--retire` removes shipped models by name pattern. The sizes are checked
 against the budget of `saved_models/` (150 MB) before anything is changed, and the
 copies are made next to the target and renamed into place, so an interruption
-leaves either the old model or the new one. Then evaluate the new models
+leaves either the old model or the new one. Only exports coded with rANS in core TF
+ops are shipped (a run exported with tfc's range coder is re-exported first). Then
+evaluate the new models
 (`scripts/evaluate.py --update_metadata`), write their golden files
 (`scripts/make_golden.py`) and update `saved_models/DEFAULT` if needed.
 """
@@ -66,6 +68,14 @@ def main(argv):
             raise app.UsageError(f"no export of run {run} in {FLAGS.modes} under "
                                  f"{FLAGS.export_root}")
         shipping.update(exports)
+    for name, version in sorted(shipping.items()):
+        with open(os.path.join(version, "assets.extra", "tfnq.json")) as f:
+            coder = json.load(f).get("coder")
+        if coder != "tf-rans":  # Shipped models load in stock TensorFlow (issue 11).
+            raise app.UsageError(
+                f"{version} codes with {coder!r}, not rANS in core TF ops: re-export it "
+                f"(python scripts/export.py --from_model={version} --coder=rans "
+                f"--export_dir=... --name=...) and ship that")
     shipped = [d for d in sorted(os.listdir(FLAGS.models_dir))
                if os.path.isdir(os.path.join(FLAGS.models_dir, d))]
     retired = [d for d in shipped if d not in shipping

@@ -4,6 +4,7 @@ import os
 
 import pytest
 import tensorflow as tf
+from conftest import UNQ
 
 from tfnq import op_scan, registry
 
@@ -29,8 +30,24 @@ def test_scan_sees_inside_loops_and_branches_and_flags_python(tmp_path):
     assert op_scan.non_core_ops(str(tmp_path)) == ["EagerPyFunc"]
 
 
+def test_a_range_coded_export_needs_tfc_coding_ops(exported):
+    """tfc's range coder: custom ops that stock TensorFlow cannot load."""
+    assert op_scan.non_core_ops(exported.paths[UNQ]) == TFC_CODING_OPS
+
+
 @pytest.mark.parametrize("info", registry.list_models(os.path.join(REPO, "saved_models")),
                          ids=lambda m: m["name"])
-def test_shipped_models_need_tfc_coding_ops_only(info):
-    """What stock TensorFlow cannot load today: tfc's range coder, nothing else."""
-    assert op_scan.non_core_ops(info["path"]) == TFC_CODING_OPS
+def test_shipped_models_need_core_ops_only(info):
+    """Coded with rANS in core TF ops: stock TensorFlow (and TF Serving) loads them."""
+    assert op_scan.non_core_ops(info["path"]) == []
+
+
+@pytest.mark.skipif(not tf.test.is_built_with_cuda(),
+                    reason="this TensorFlow build registers no GPU kernels")
+@pytest.mark.parametrize("info", registry.list_models(os.path.join(REPO, "saved_models")),
+                         ids=lambda m: m["name"])
+def test_shipped_models_numeric_path_has_gpu_kernels(info):
+    """Every op without a GPU kernel is a string, container or checkpoint op."""
+    host = op_scan.host_only_ops(info["path"])
+    assert set(host) <= op_scan.HOST_BY_DESIGN, sorted(set(host) - op_scan.HOST_BY_DESIGN)
+    assert "DecodeRaw" in host  # the coder's bytes, read on the host

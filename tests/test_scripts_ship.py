@@ -12,12 +12,13 @@ from conftest import SR, UNQ
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _fake_export(exported, root, name, source, run, step):
+def _fake_export(exported, root, name, source, run, step, coder="tf-rans"):
     target = root / name / str(step)
     shutil.copytree(exported.paths[source], target)
     meta_path = target / "assets.extra" / "tfnq.json"
     metadata = json.loads(meta_path.read_text())
     metadata["training"].update(run=run, steps=step)
+    metadata["coder"] = coder  # (The fixture's exports code with tfc's range coder.)
     meta_path.write_text(json.dumps(metadata))
 
 
@@ -55,3 +56,12 @@ def test_ship_refuses_unknown_runs_and_the_budget(exported, tmp_path, monkeypatc
     result = _ship(tmp_path, "--runs=r", "--modes=UN+Q")
     assert result.returncode != 0 and "over the budget" in result.stderr
     assert os.listdir(tmp_path / "models") == []
+
+
+def test_range_coded_exports_are_not_shipped(exported, tmp_path):
+    _fake_export(exported, tmp_path / "export", "m-un-q", UNQ, "r", 100, coder="tfc-range")
+    (tmp_path / "models").mkdir()
+    result = _ship(tmp_path, "--runs=r", "--modes=UN+Q")
+    assert result.returncode != 0
+    assert "not rANS in core TF ops: re-export it" in result.stderr
+    assert not os.listdir(tmp_path / "models")

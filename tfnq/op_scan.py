@@ -15,7 +15,9 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 __all__ = [
+    "HOST_BY_DESIGN",
     "NOT_PORTABLE",
+    "host_only_ops",
     "is_core_op",
     "non_core_ops",
     "scan",
@@ -23,6 +25,15 @@ __all__ = [
 
 # Core ops that still tie a graph to the Python process that made it.
 NOT_PORTABLE = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+
+# Ops that run on the host by design: the container's string handling and the bytes
+# of the entropy coder's strings (what crosses the host/device boundary is the uint8
+# image, the file's bytes and small int tensors), and saving/restoring variables.
+HOST_BY_DESIGN = frozenset({
+    "DecodePaddedRaw", "DecodeRaw", "ReduceJoin", "SerializeTensor", "StringFormat",
+    "StringJoin", "StringLength", "StringToHashBucketFast", "Substr",
+    "MergeV2Checkpoints", "RestoreV2", "SaveV2", "ShardedFilename", "StaticRegexFullMatch",
+})
 
 
 def scan(path):
@@ -58,3 +69,23 @@ def non_core_ops(path):
       Sorted op names; empty for a model that stock TensorFlow Serving can load.
     """
     return sorted(op for op in scan(path) if not is_core_op(op) or op in NOT_PORTABLE)
+
+
+def host_only_ops(path):
+    """The ops of a SavedModel that no GPU kernel of this TensorFlow build implements.
+
+    Reads the kernel registry (not only the op registry): an op can exist in core
+    TensorFlow with CPU kernels only. Kernels registered for any device (`DEFAULT`)
+    count as GPU kernels.
+
+    Returns:
+      Sorted op names; for a model whose numeric path runs on a GPU, a subset of
+      `HOST_BY_DESIGN`.
+    """
+    from tensorflow.python.framework import kernels
+    host = []
+    for op in scan(path):
+        devices = {k.device_type for k in kernels.get_registered_kernels_for_op(op).kernel}
+        if not devices & {"GPU", "DEFAULT"}:
+            host.append(op)
+    return sorted(host)
