@@ -114,11 +114,17 @@ def _reexport(model, metadata):
         # Its own mode with its own tables decodes as the export did: same results.
         extra = ({"evaluation": metadata["evaluation"]}
                  if mode == own and FLAGS.coder == own_coder and "evaluation" in metadata
-                 else None)
+                 else {})
+        if mode == own and FLAGS.coder != own_coder:
+            # Same weights, other files: a file of the export this one replaces gets a
+            # clear error (tfnq.client), not just "another model".
+            extra["replaces"] = dict(version=os.path.basename(metadata["path"]),
+                                     coder=metadata.get("coder"),
+                                     fingerprint=metadata["fingerprint"])
         yield export.export_model(
             model, config, os.path.join(FLAGS.export_dir, export.model_dir_name(name, config)),
             version=version, training=training, rate=rate, tables=tables,
-            fingerprint=fingerprint, extra_metadata=extra)
+            fingerprint=fingerprint, extra_metadata=extra or None)
 
 
 def main(argv):

@@ -68,7 +68,7 @@ def main(argv):
             raise app.UsageError(f"no export of run {run} in {FLAGS.modes} under "
                                  f"{FLAGS.export_root}")
         shipping.update(exports)
-    for name, version in sorted(shipping.items()):
+    for version in sorted(shipping.values()):
         with open(os.path.join(version, "assets.extra", "tfnq.json")) as f:
             coder = json.load(f).get("coder")
         if coder != "tf-rans":  # Shipped models load in stock TensorFlow (issue 11).

@@ -72,6 +72,14 @@ def test_shipped_model_round_trip_and_golden_file(info, golden_crop):
         assert earlier_file[4] == earlier["version"] != golden_file[4]
         _assert_golden_decode(codec.decompress(earlier_file), expected, golden,
                               earlier["file"])
+    # Files of the export it replaced with another coder: refused, naming that export.
+    for replaced in golden.get("replaced_files", []):
+        with open(os.path.join(GOLDEN, replaced["file"]), "rb") as f:
+            replaced_file = f.read()
+        assert hashlib.sha256(replaced_file).hexdigest() == replaced["file_sha256"]
+        with pytest.raises(tfnq.CodecError, match=f"written by version {replaced['version']} "
+                           f"of {info['name']}, coded with {replaced['coder']}"):
+            codec.decompress(replaced_file)
 
 
 def _assert_golden_decode(decoded, expected, golden, name):

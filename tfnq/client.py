@@ -104,9 +104,30 @@ class Codec:
         """bytes of a tfnq file -> uint8 `[H, W, 3]`."""
         if not isinstance(data, bytes | bytearray):
             raise layout.CodecError("tfnq: expected the bytes of a tfnq file")
-        if self._stack:
-            return self._run(self._stack.decompress, bytes(data))
-        return self._run(self._decompress, tf.constant(bytes(data))).numpy()
+        try:
+            if self._stack:
+                return self._run(self._stack.decompress, bytes(data))
+            return self._run(self._decompress, tf.constant(bytes(data))).numpy()
+        except layout.CodecError as e:
+            raise self._earlier_version_error(bytes(data)) or e from None
+
+    def _earlier_version_error(self, data):
+        """A clearer error for a file of the export this one replaced (same weights,
+        another coder), which it cannot read; None for any other file."""
+        replaced = self.metadata.get("replaces") or {}
+        try:
+            fingerprint = bitstream_v2.parse_header(data)["fingerprint"]
+        except ValueError:
+            return None
+        if not replaced.get("fingerprint") or fingerprint != int(replaced["fingerprint"], 16):
+            return None
+        return layout.CodecError(
+            f"tfnq: this file was written by version {replaced.get('version')} of "
+            f"{self.name}, coded with {replaced.get('coder')}; this version codes with "
+            f"{self.metadata.get('coder')} (the same weights) and cannot read it. That "
+            f"version is in the repository's history ({replaced.get('commit')}), or "
+            f"re-export this one: python scripts/export.py --from_model={self.path} "
+            f"--coder=range --export_dir=<dir> --name=<name>")
 
     def reconstruct(self, image):
         """Encoder-side reconstruction from the quantized latents (no coding)."""

@@ -12,9 +12,11 @@ word. `K` lanes code interleaved symbols (symbol `i` of a string goes to lane
 `i mod K`) into one shared word stream, in the order the decoder reads it (Giesen,
 "Interleaved entropy coders", 2014): every step of the loop codes `K` symbols at once
 with tensor ops, so the loop runs `N / K` times, not `N`. The same loop runs in two
-forms with identical output: as a plain `tf.while_loop` (any runtime) or compiled
-with XLA (`jit_compile=True`: much faster, but stock TF Serving runs XLA functions
-only with `--xla_cpu_compilation_enabled`).
+forms: as a plain `tf.while_loop` (any runtime) or compiled with XLA
+(`jit_compile=True`: much faster per step, but stock TF Serving runs XLA functions only
+with `--xla_cpu_compilation_enabled`). The encoder picks `K` (per form: the plain one
+takes more lanes for a shorter loop) and writes it into the string, so either form
+decodes what either wrote. docs/coders.md has the design and the measurements.
 
 A string (one per coding unit; a unit of no symbols is the empty string):
 
