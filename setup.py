@@ -17,6 +17,9 @@ setuptools.setup(
         "tensorflow==2.14.1",
         "tensorflow-compression==2.14.1",
         "tensorflow-probability==0.22.1",
+        # TF Serving's request protos and gRPC stub (warm-up requests, tfnq.serving;
+        # scripts/serving_client.py); its version is TensorFlow's, so pip keeps 2.14.1.
+        "tensorflow-serving-api==2.14.1",
         "numpy<2",
         "absl-py",
         "pillow",

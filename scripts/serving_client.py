@@ -41,8 +41,9 @@ gRPC (the server's `--port`, 8500), `tensorflow.serving.PredictionService/Predic
                     outputs["image"]     DT_UINT8  shape [H, W, 3]
                                          (TF Serving fills int_val, one per sample)
 
-gRPC carries the image as a tensor (about 2 bytes a sample); REST as JSON text
-(TF Serving pretty-prints it: about 20 bytes a sample), so prefer gRPC for images.
+gRPC carries the image as a tensor (at most 2 bytes a sample); REST as JSON text
+(TF Serving pretty-prints responses: about 30 bytes a sample), so prefer gRPC for
+images.
 
 Outputs are written atomically and never overwritten without `--force`. An error
 (server unreachable, an HTTP or gRPC error from the server, a bad input file) exits
@@ -341,8 +342,8 @@ def _run(FLAGS):
             with open(FLAGS.input, "rb") as f:
                 value = f.read()
         except OSError as e:
-            raise ServingError(f"tfnq: cannot read {FLAGS.input}: "
-                               f"{_one_line(e.strerror or e)}") from None
+            reason = e.strerror.lower() if e.strerror else _one_line(e)
+            raise ServingError(f"tfnq: cannot read {FLAGS.input}: {reason}") from None
         _checked_file(value, FLAGS.input)
     call = call_grpc if FLAGS.protocol == "grpc" else call_rest
     result = call(FLAGS.server, FLAGS.model, FLAGS.signature, value, version=FLAGS.version,

@@ -62,7 +62,7 @@ _SUBMODULES = (
     "bitstream", "bitstream_v2", "cli", "client", "coders", "coding_config", "data",
     "distributions", "entropy_models", "evaluation", "export", "fingerprint", "image_io",
     "latent_codecs", "layers", "layout", "limits", "models", "op_scan", "ops", "quantizers",
-    "registry", "training")
+    "registry", "serving", "training")
 
 __all__ = sorted(_API) + list(_SUBMODULES)
 

@@ -517,6 +517,9 @@ def export_model(model, mode, path, version=1, training=None, coder=None, rate=N
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, layout.METADATA_PATH), "w") as f:
             json.dump(metadata, f, indent=2)
+        if not codec.stack:  # What TF Serving replays at load (tfnq.serving).
+            from tfnq import serving
+            serving.write_warmup_requests(tmp)
         if os.path.exists(target):
             shutil.rmtree(target)
         os.replace(tmp, target)
