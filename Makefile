@@ -13,6 +13,7 @@ NEWEST_TF_BIN   := $(NEWEST_TF)/bin
 NEWEST_TF_STAMP := $(NEWEST_TF)/.installed
 NEWEST_TF_PKG   ?= tensorflow-cpu
 SYMBOLS         := tests/golden/symbols.json
+NEWEST_TF_FLAGS ?=
 
 .PHONY: install demo test lint clean newest-tf check-newest-tf
 
@@ -57,14 +58,15 @@ $(NEWEST_TF_STAMP):
 newest-tf: $(NEWEST_TF_STAMP)
 
 # The exported models of saved_models/ in the newest TensorFlow, against the symbols the
-# project's runtime decodes their golden files to (written by `--write_reference`).
+# project's runtime decodes their golden files to (written by `--write_reference`);
+# e.g. `make check-newest-tf NEWEST_TF_FLAGS=--output=docs/newest_tf.md`.
 check-newest-tf:
 	@if [ ! -f $(SYMBOLS) ]; then \
 	  echo "check-newest-tf: skipped, no $(SYMBOLS) (write it in the project venv with" \
 	       "$(BIN)/python scripts/check_newest_tf.py --write_reference=$(SYMBOLS))"; \
 	else $(MAKE) --no-print-directory $(NEWEST_TF_STAMP) && \
 	  $(NEWEST_TF_BIN)/python scripts/check_newest_tf.py --models_dir=saved_models \
-	    --golden_dir=tests/golden --reference=$(SYMBOLS); fi
+	    --golden_dir=tests/golden --reference=$(SYMBOLS) $(NEWEST_TF_FLAGS); fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check tfnq scripts tests

@@ -42,6 +42,7 @@ golden file or reference entry, the reference is stale, or any symbols or rows d
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import shlex
@@ -329,6 +330,10 @@ def set_threads(n):
     tf.config.threading.set_intra_op_parallelism_threads(n)
 
 
+def _importable(module):
+    return "yes" if importlib.util.find_spec(module) is not None else "no"
+
+
 def markdown(rows, reference, command):
     lines = [
         "# tfnq's exports in the newest TensorFlow",
@@ -338,6 +343,9 @@ def markdown(rows, reference, command):
         f"TensorFlow {tf.__version__} (this check, numpy {np.__version__}); reference "
         f"written with TensorFlow {reference.get('tensorflow', '?')} "
         f"(`{reference.get('command', '--write_reference')}`).",
+        "",
+        f"In this check's process: tfnq importable: {_importable('tfnq')}, "
+        f"tensorflow-compression importable: {_importable('tensorflow_compression')}.",
         "",
         "Symbols and rows: the SHA-256 of what `decompress_symbols` decodes the golden file "
         "to, against the reference's. Max pixel diff: the largest absolute difference of "

@@ -123,9 +123,10 @@ def test_check_fails_without_a_reference(setup):
                     reason="no .venv-newest-tf (build it with `make newest-tf`)")
 def test_check_in_the_newest_tensorflow(setup):
     """The real check: stock TensorFlow alone, at 1 and 2 intra-op threads (workers)."""
-    probe = subprocess.run(
+    probe = subprocess.run(  # Outside the repository: its tfnq/ is not on the path.
         [NEWEST_TF, "-c", "import importlib.util as u; print(u.find_spec('tfnq'), "
-         "u.find_spec('tensorflow_compression'))"], capture_output=True, text=True)
+         "u.find_spec('tensorflow_compression'))"], capture_output=True, text=True,
+        cwd=setup["root"])
     assert probe.stdout.split() == ["None", "None"], probe.stdout + probe.stderr
     result = _run(NEWEST_TF, *setup["flags"], f"--reference={setup['reference']}",
                   "--threads=1,2")
@@ -133,3 +134,4 @@ def test_check_in_the_newest_tensorflow(setup):
     for threads in (1, 2):
         row = _row(result.stdout, threads)
         assert row["loads"] == row["symbols"] == row["rows"] == "yes", row
+    assert "tfnq importable: no, tensorflow-compression importable: no" in result.stdout

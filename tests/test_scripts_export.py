@@ -18,7 +18,8 @@ def _export(*args):
 
 
 def test_from_model_in_another_mode(exported, codecs, tmp_path):
-    result = _export(f"--from_model={exported.paths[UNQ]}", "--modes=UN+UQ",
+    # (The fixture's exports code with tfc's range coder; the script's default is rANS.)
+    result = _export(f"--from_model={exported.paths[UNQ]}", "--modes=UN+UQ", "--coder=range",
                      f"--export_dir={tmp_path}", "--name=again")
     assert result.returncode == 0, result.stderr[-2000:]
     assert os.listdir(tmp_path) == ["again-un-uq"]
@@ -49,14 +50,9 @@ def test_from_model_keeps_its_tables_and_its_files(tmp_path):
     manifest = json.load(open(os.path.join(REPO, "tests", "golden", "manifest.json")))
     top, left, height, width = manifest[name]["crop"]
     crop = tfnq.image_io.sample_image()[top:top + height, left:left + width]
-    # The same file; the golden files of both container versions decode the same.
+    # The same file, decoded the same.
     assert again.compress(crop) == data
-    with open(golden + ".v1.tfnq", "rb") as f:
-        data_v1 = f.read()
-    from tfnq import bitstream, bitstream_v2
-    assert bitstream_v2.unpack(data, 2).sections == bitstream.unpack(data_v1, 2).sections
-    for file in (data, data_v1):
-        np.testing.assert_array_equal(again.decompress(file), shipped.decompress(file))
+    np.testing.assert_array_equal(again.decompress(data), shipped.decompress(data))
 
 
 def test_bad_arguments(exported, tmp_path):
