@@ -174,16 +174,18 @@ def check_reexport(models, names, manifest, image):
         model(np.zeros([1, 64, 64, 3], np.float32), training=False,
               **({} if rate is None else dict(rate=rate)))
         tables = export.read_tables(info["path"])  # SavedModel loaded once, used twice.
-        servable = export.ServableCodec(model, metadata["mode"], rate=rate, tables=tables)
+        config = metadata.get("coding_config") or metadata["mode"]  # its coder included
+        servable = export.ServableCodec(model, config, rate=rate, tables=tables)
         with open(os.path.join(GOLDEN, f"{name}.tfnq"), "rb") as f:
             golden = f.read()
-        data = servable.compress(image).numpy()
+        # The form `tfnq.load` compresses with (the golden files' writer).
+        data = getattr(servable, "compress_xla", servable.compress)(image).numpy()
         same_fingerprint = f"{servable.fingerprint:08x}" == info["fingerprint"]
         unpack = bitstream.unpack if golden[4] == 1 else bitstream_v2.unpack
         same_file = [s.numpy() for s in bitstream_v2.unpack(data, model.num_sections).sections
                      ] == [s.numpy() for s in unpack(golden, model.num_sections).sections]
         if not same_fingerprint:  # Would the shipped fingerprint, carried over, decode?
-            servable = export.ServableCodec(model, metadata["mode"], rate=rate, tables=tables,
+            servable = export.ServableCodec(model, config, rate=rate, tables=tables,
                                             fingerprint=int(info["fingerprint"], 16))
         decoded = servable.decompress(golden).numpy()
         same_decode = sha256(decoded.tobytes()) == manifest[name]["decoded_sha256"]

@@ -37,6 +37,21 @@ def pytest_configure(config):
         "markers", "slow: takes more than a minute (deselected in CI with -m 'not slow')")
 
 
+def coding_tables(pmfs, offsets, precision=12):
+    """Flat CDF tables ("tfc-flat") and offsets from a list of PMFs (each summing to
+    <= 1; the rest is the overflow bin's), for coder tests."""
+    import tensorflow as tf
+    import tensorflow_compression as tfc
+    cdf = []
+    for p in pmfs:
+        p = np.asarray(p, np.float32)
+        overflow = np.maximum(1.0 - p.sum(), 0.0)
+        q = tfc.pmf_to_quantized_cdf(np.append(p, overflow).astype(np.float32),
+                                     precision=precision)
+        cdf += [-precision] + list(q.numpy())
+    return tf.constant(cdf, tf.int32), tf.constant(offsets, tf.int32)
+
+
 def random_image(height, width, seed=0):
     """A uint8 [height, width, 3] image: smooth gradients plus noise (natural-ish)."""
     rng = np.random.default_rng(seed)

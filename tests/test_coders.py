@@ -12,26 +12,13 @@ crash or a hang.
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_compression as tfc
+from conftest import coding_tables
 
 from tfnq import coders
 
 CODERS = {"range": coders.RangeCoder(), "rans": coders.RansCoder(),
           "rans-3-lanes": coders.RansCoder(max_lanes=3, symbols_per_lane=5),
           "rans-xla": coders.RansCoder(jit_compile=True)}
-PRECISION = 12
-
-
-def _tables(pmfs, offsets):
-    """Flat CDF tables and offsets from a list of PMFs (each summing to <= 1)."""
-    cdf = []
-    for p in pmfs:
-        p = np.asarray(p, np.float32)
-        overflow = np.maximum(1.0 - p.sum(), 0.0)
-        q = tfc.pmf_to_quantized_cdf(np.append(p, overflow).astype(np.float32),
-                                     precision=PRECISION)
-        cdf += [-PRECISION] + list(q.numpy())
-    return tf.constant(cdf, tf.int32), tf.constant(offsets, tf.int32)
 
 
 def _random_pmfs(rng, count, tail=1e-3):
@@ -62,7 +49,7 @@ def test_random_tables_round_trip_near_the_information_content(coder, shape, cod
     rng = np.random.default_rng(sum(shape) + coding_rank)
     pmfs = _random_pmfs(rng, 7)
     offsets = rng.integers(-20, 20, len(pmfs))
-    cdf, offset = _tables(pmfs, offsets)
+    cdf, offset = coding_tables(pmfs, offsets)
     indexes = rng.integers(0, len(pmfs), shape)
     symbols = np.empty(shape, np.int64)
     for pos in np.ndindex(*shape):
@@ -85,7 +72,7 @@ def test_random_tables_round_trip_near_the_information_content(coder, shape, cod
 def test_edge_and_escaped_symbols(coder):
     pmfs = [[0.5, 0.3, 0.19], [0.999], [0.25] * 3]
     offsets = [-1, 0, 5]
-    cdf, offset = _tables(pmfs, offsets)
+    cdf, offset = coding_tables(pmfs, offsets)
     cases = [
         (0, -1), (0, 1), (1, 0), (2, 5), (2, 7),               # first and last symbols
         (0, 2), (0, -2), (1, 1), (1, -1), (2, 4), (2, 8),      # just outside: escape
@@ -116,7 +103,7 @@ def test_edge_and_escaped_symbols(coder):
 @pytest.mark.parametrize("shape,coding_rank", [((0,), 1), ((3, 0), 1), ((0, 4), 1),
                                                ((2, 0, 3), 2)])
 def test_empty_shapes(coder, shape, coding_rank):
-    cdf, offset = _tables([[0.6, 0.4]], [0])
+    cdf, offset = coding_tables([[0.6, 0.4]], [0])
     symbols = np.zeros(shape, np.int32)
     strings, decoded, ok = _round_trip(coder, symbols, symbols, cdf, offset, coding_rank)
     assert strings.shape == shape[:len(shape) - coding_rank]
@@ -128,7 +115,7 @@ def test_empty_shapes(coder, shape, coding_rank):
 def test_damaged_strings_never_crash(coder):
     rng = np.random.default_rng(5)
     pmfs = _random_pmfs(rng, 4)
-    cdf, offset = _tables(pmfs, [0, 0, 0, 0])
+    cdf, offset = coding_tables(pmfs, [0, 0, 0, 0])
     indexes = rng.integers(0, 4, (300,)).astype(np.int32)
     symbols = np.array([rng.choice(len(pmfs[i]), p=pmfs[i] / pmfs[i].sum())
                         for i in indexes], np.int32)

@@ -9,32 +9,19 @@ import hashlib
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_compression as tfc
+from conftest import coding_tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tfnq import coders
 from tfnq.coders import rans
 
-PRECISION = 12
-
-
-def _tables(pmfs, offsets, precision=PRECISION):
-    cdf = []
-    for p in pmfs:
-        p = np.asarray(p, np.float32)
-        overflow = np.maximum(1.0 - p.sum(), 0.0)
-        q = tfc.pmf_to_quantized_cdf(np.append(p, overflow).astype(np.float32),
-                                     precision=precision)
-        cdf += [-precision] + list(q.numpy())
-    return tf.constant(cdf, tf.int32), tf.constant(offsets, tf.int32)
-
 
 def _message(seed, count, batch=1, escapes=True):
     rng = np.random.default_rng(seed)
     pmfs = [rng.dirichlet(np.full(int(rng.integers(1, 30)), 0.7)) * 0.99 for _ in range(5)]
     offsets = rng.integers(-10, 10, len(pmfs))
-    cdf, offset = _tables(pmfs, offsets)
+    cdf, offset = coding_tables(pmfs, offsets)
     indexes = rng.integers(0, len(pmfs), (batch, count)).astype(np.int32)
     symbols = np.array([[rng.choice(len(pmfs[i]), p=pmfs[i] / pmfs[i].sum()) + offsets[i]
                          for i in row] for row in indexes], np.int32)
@@ -130,7 +117,7 @@ def test_16_bit_tables_round_trip():
     symbols, indexes, _, _ = _message(6, 1000, escapes=False)
     rng = np.random.default_rng(6)
     pmfs = [rng.dirichlet(np.full(30, 0.7)) * 0.99 for _ in range(5)]
-    cdf, offset = _tables(pmfs, [0] * 5, precision=16)
+    cdf, offset = coding_tables(pmfs, [0] * 5, precision=16)
     symbols = np.clip(symbols - symbols.min(), 0, 29).astype(np.int32)
     coder = coders.RansCoder()
     strings = coder.encode(symbols, indexes, cdf, offset, 1)
@@ -148,7 +135,7 @@ def test_any_symbols_round_trip(data):
     pmfs = [p / p.sum() * data.draw(st.floats(0.5, 1.0)) for p in pmfs]
     offsets = data.draw(st.lists(st.integers(-100, 100), min_size=num_tables,
                                  max_size=num_tables))
-    cdf, offset = _tables(pmfs, offsets)
+    cdf, offset = coding_tables(pmfs, offsets)
     count = data.draw(st.integers(0, 120))
     symbols = np.array(data.draw(st.lists(st.integers(-2**31, 2**31 - 1) | st.integers(-3, 15),
                                           min_size=count, max_size=count)), np.int32)

@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfnq import bitstream as v1
+from tfnq.ops import leb128
 
 __all__ = [
     "FORMAT_VERSION",
@@ -57,7 +58,7 @@ FORMAT_VERSION = 2
 FIXED_SIZE = 13  # Magic, version, fingerprint, checksum.
 _CHECKSUM_OFFSET, _CHECKSUM_SIZE = 9, 4
 MAX_FIELDS = 16
-_MAX_VARINT = 5  # Bytes of a uint32 varint.
+_MAX_VARINT = leb128.MAX_BYTES  # Bytes of a uint32 varint.
 _MAX_FIELD_LENGTH = 256
 # Longest header: fixed part, 3 + 254 varints, `MAX_FIELDS` fields and the end tag.
 # `unpack` reads at most this many bytes for the header.
@@ -81,17 +82,8 @@ Attributes:
 
 def varint_bytes(values):
     """Unsigned LEB128 encoding of int64 values in [0, 2**32) (a scalar string)."""
-    values = tf.reshape(tf.cast(values, tf.int64), [-1, 1])
-    shifts = tf.constant([[7 * i for i in range(_MAX_VARINT)]], tf.int64)
-    groups = tf.bitwise.bitwise_and(tf.bitwise.right_shift(values, shifts), 0x7F)
-    # Bytes needed: one, plus one for every further group that is not all zero.
-    needed = 1 + tf.reduce_sum(
-        tf.cast(tf.bitwise.right_shift(values, shifts[:, 1:]) > 0, tf.int64), axis=1,
-        keepdims=True)
-    position = tf.range(_MAX_VARINT, dtype=tf.int64)[None]
-    byte_values = tf.where(position < needed - 1, groups + 0x80, groups)
-    byte_values = tf.boolean_mask(byte_values, position < needed)
-    return tf.strings.reduce_join(tf.gather(v1._byte_table(), byte_values))
+    byte_values, used = leb128.leb128_encode(values)
+    return tf.strings.reduce_join(tf.gather(v1._byte_table(), tf.boolean_mask(byte_values, used)))
 
 
 def _read_varints(byte_values, count):
@@ -104,19 +96,13 @@ def _read_varints(byte_values, count):
       whether all `count` were complete and at most 5 bytes long.
     """
     n = byte_values.shape[0]
-    last = byte_values < 0x80
-    segment = tf.cumsum(tf.cast(last, tf.int64), exclusive=True)
+    values, lengths, segment = leb128.leb128_decode(byte_values)
+    values, lengths = values[:count], lengths[:count]
     position = tf.range(n, dtype=tf.int64)
-    start = tf.math.unsorted_segment_min(position, segment, n + 1)
-    within = position - tf.gather(start, segment)
-    payload = tf.bitwise.left_shift(tf.bitwise.bitwise_and(byte_values, 0x7F),
-                                    7 * tf.minimum(within, _MAX_VARINT))
-    values = tf.math.unsorted_segment_sum(payload, segment, n + 1)[:count]
-    lengths = tf.math.unsorted_segment_sum(tf.ones_like(segment), segment, n + 1)[:count]
     # (An empty segment's maximum is the smallest int64: clamped, and `ok` is False.)
     ends = tf.clip_by_value(tf.math.unsorted_segment_max(position, segment, n + 1)[:count] + 1,
                             0, n)
-    complete = tf.reduce_sum(tf.cast(last, tf.int64)) >= count
+    complete = tf.reduce_sum(tf.cast(byte_values < 0x80, tf.int64)) >= count
     ok = tf.logical_and(complete, tf.reduce_all(lengths <= _MAX_VARINT))
     return values, ends, tf.logical_and(ok, tf.reduce_all(values < 2**32))
 

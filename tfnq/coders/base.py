@@ -22,14 +22,13 @@ class Coder(tf.Module, metaclass=abc.ABCMeta):
     """
 
     name_tag = None  # Short identifier stored in model metadata.
-    flush_bytes = 4  # Bytes a string needs beyond its symbols' information, at most.
     table_layout = "tfc-flat"  # The layout of `tfnq.entropy_models.CodingTables` it takes.
 
     def overhead_bytes(self, num_symbols, information_bytes=0):
         """Bytes a string of `num_symbols` symbols with this information content
         takes beyond it, at most (apart from the tables' quantization)."""
         del num_symbols, information_bytes
-        return self.flush_bytes
+        return 4  # A range coder's flush.
 
     @abc.abstractmethod
     def encode(self, symbols, indexes, cdf, cdf_offset, coding_rank):

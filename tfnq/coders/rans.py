@@ -37,13 +37,13 @@ import threading
 import tensorflow as tf
 
 from tfnq.coders.base import Coder
+from tfnq.ops import leb128
 
 __all__ = ["RansCoder", "compiled", "lanes_for"]
 
 _LOW = 1 << 16      # The state's lower bound; also the encoder's initial state.
 _WORD_BITS = 16
 _MAX_LANES = 255    # The lane count is one byte.
-_VARINT_BYTES = 5   # 35 bits: escape values are below 2^34.
 
 
 def _table_layout(cdf):
@@ -84,16 +84,6 @@ def _slot_tables(cdf, starts, intervals, precision):
         marks = tf.scatter_nd(where, tf.ones(tf.shape(where)[:1], tf.int32),
                               tf.stack([num_tables, size]))
     return tf.cumsum(marks, axis=1)
-
-
-def _dense_tables(cdf, starts, intervals):
-    """`[tables, width]` CDFs, padded (the decoder's lookup of `c_b` and `c_{b+1}`)."""
-    entries = intervals + 1
-    width = tf.reduce_max(tf.concat([entries, [1]], 0))
-    column = tf.range(width)[None, :]
-    inside = column < entries[:, None]
-    values = tf.gather(cdf, tf.minimum(starts[:, None] + column, tf.size(cdf) - 1))
-    return tf.where(inside, values, _LOW + 1)
 
 
 def _sixteenth_bits(freq, precision):
@@ -202,7 +192,7 @@ def _encode_steps(low, freq, prec, count):
             tf.reshape(emitted, [batch, -1]))
 
 
-def _decode_steps(states, data, lengths, rows, count, precision, dense, slots):
+def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, slots):
     """The rANS decoder, first step first.
 
     Args:
@@ -212,8 +202,7 @@ def _decode_steps(states, data, lengths, rows, count, precision, dense, slots):
       lengths: `[B]` int32 lengths of these bytes.
       rows: `[B, T, K]` int32 table of each symbol (`_blocks`).
       count: Number of symbols per string (the rest is padding).
-      precision: int32 precision of each table.
-      dense: `[tables, width]` padded CDFs (`_dense_tables`).
+      cdf, starts, precision: the tables (`_table_layout`).
       slots: `[tables, 2^precision]` the bin of each slot (`_slot_tables`).
 
     Returns:
@@ -233,8 +222,9 @@ def _decode_steps(states, data, lengths, rows, count, precision, dense, slots):
         r, p, a = table[t], prec[t], on[t]
         slot = tf.bitwise.bitwise_and(x, tf.bitwise.left_shift(tf.ones_like(x), p) - 1)
         b = tf.where(a, tf.gather_nd(slots, tf.stack([r, tf.cast(slot, tf.int32)], -1)), 0)
-        c = tf.cast(tf.gather_nd(dense, tf.stack([r, b], -1)), tf.int64)
-        f = tf.cast(tf.gather_nd(dense, tf.stack([r, b + 1], -1)), tf.int64) - c
+        position = tf.gather(starts, r) + b
+        c = tf.cast(tf.gather(cdf, position), tf.int64)
+        f = tf.cast(tf.gather(cdf, position + 1), tf.int64) - c
         x = tf.where(a, f * tf.bitwise.right_shift(x, p) + slot - c, x)
         need = a & (x < _LOW)
         index = read[:, None] + tf.cumsum(tf.cast(need, tf.int32), axis=1, exclusive=True)
@@ -265,16 +255,6 @@ def _cut(data, lengths):
     return tf.strings.substr(serialized, head + tf.cumsum(lengths, exclusive=True), lengths)
 
 
-def _varints(values):
-    """LEB128 bytes of int64 values `< 2^35`: `[E, 5]` bytes and their mask."""
-    shifts = tf.constant([7 * k for k in range(_VARINT_BYTES)], tf.int64)
-    rest = tf.bitwise.right_shift(values[:, None], shifts)
-    count = 1 + tf.reduce_sum(tf.cast(rest[:, 1:] > 0, tf.int32), axis=1)
-    k = tf.range(_VARINT_BYTES)[None, :]
-    more = tf.where(k < count[:, None] - 1, tf.constant(128, tf.int64), 0)
-    return tf.bitwise.bitwise_and(rest, 127) + more, k < count[:, None]
-
-
 def _read_varints(data, first, lengths):
     """Decodes the LEB128 varints in `data[b, first[b]:lengths[b]]` of every row.
 
@@ -285,20 +265,12 @@ def _read_varints(data, first, lengths):
     """
     column = tf.range(tf.shape(data)[1])[None, :]
     region = (column >= first[:, None]) & (column < lengths[:, None])
-    flat = tf.boolean_mask(data, region)
-    terminal = flat < 128
     ends = tf.reduce_sum(tf.cast(region & (data < 128), tf.int32), axis=1)
     # Each row's region must end with a terminal byte (varints never span rows).
     last_byte = tf.gather(data, tf.maximum(lengths - 1, 0), batch_dims=1)
     whole = (lengths <= first) | (last_byte < 128)
-    varint = tf.cumsum(tf.cast(terminal, tf.int32), exclusive=True)
-    position = tf.range(tf.size(flat))
-    start = tf.gather(tf.math.unsorted_segment_min(position, varint, tf.size(flat) + 1), varint)
-    within = position - start
-    short = tf.reduce_all(within < _VARINT_BYTES)
-    shift = tf.cast(7 * tf.minimum(within, _VARINT_BYTES - 1), tf.int64)
-    parts = tf.bitwise.left_shift(tf.bitwise.bitwise_and(flat, 127), shift)
-    values = tf.math.unsorted_segment_sum(parts, varint, tf.size(flat) + 1)
+    values, sizes, _ = leb128.leb128_decode(tf.boolean_mask(data, region))
+    short = tf.reduce_all(sizes <= leb128.MAX_BYTES)
     return values[:tf.reduce_sum(ends)], ends, whole & short
 
 
@@ -416,7 +388,7 @@ class RansCoder(Coder):
         header, word_bytes, emitted = self._in_form(
             steps(_encode_steps, False), steps(_encode_steps_xla, True))
         # Escapes, in symbol order.
-        escape_bytes, keep = _varints(tf.boolean_mask(escapes, overflow))
+        escape_bytes, keep = leb128.leb128_encode(tf.boolean_mask(escapes, overflow))
         escape_rows = tf.repeat(tf.where(overflow)[:, 0],
                                 tf.reduce_sum(tf.cast(keep, tf.int64), 1))
         escape_bytes = tf.boolean_mask(escape_bytes, keep)
@@ -475,11 +447,10 @@ class RansCoder(Coder):
             [batch, lanes, 4])
         states = tf.reduce_sum(tf.bitwise.left_shift(state_bytes, shifts), axis=2)
 
-        dense = _dense_tables(cdf, starts, intervals)
         # (The first word's offset is not passed in: XLA compiles a slower loop then.)
         bins, states, read, overrun = self._in_form(_decode_steps, _decode_steps_xla,
             states, data[:, header:], lengths - header, _blocks(rows, lanes, 0), count,
-            precision, dense, _slot_tables(cdf, starts, intervals, precision))
+            cdf, starts, precision, _slot_tables(cdf, starts, intervals, precision))
         bins = tf.reshape(bins, [batch, -1])[:, :count]
 
         n = tf.gather(intervals, rows)
