@@ -24,6 +24,7 @@ the model, with the old fingerprint, decodes the golden file the same.
 
 import json
 import os
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -36,6 +37,7 @@ from absl import app, flags  # noqa: E402
 
 from tfnq import coding_config, export, layout, models, registry  # noqa: E402
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint_dir", None, "Training checkpoint folder.")
 flags.DEFINE_string("from_model", None, "An exported model (name or path) to re-export.")
@@ -85,6 +87,15 @@ def _from_model():
     return export.restore_model(path), metadata
 
 
+def _head():
+    """The repository's commit (where the export being replaced still is), or None."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def _reexport(model, metadata):
     """The exported model again: its own mode and rate with its own tables; other
     modes (`--modes`) with tables built here."""
@@ -102,9 +113,14 @@ def _reexport(model, metadata):
     version = FLAGS.version if FLAGS.version is not None else os.path.basename(
         metadata["path"])
     own_coder = (metadata.get("coding_config") or {}).get("coder", "range")
-    if FLAGS.keep_fingerprint and FLAGS.coder != own_coder:
-        raise ValueError(f"--keep_fingerprint: the export codes with {own_coder!r}; files "
-                         f"coded with {FLAGS.coder!r} are other files")
+    # Exports record their numerics since version 3; before, every model class had the
+    # numerics it has today up to 2 (linear 1, hyperprior 2).
+    own_numerics = metadata.get("numerics", min(model.numerics, 2))
+    same_files = FLAGS.coder == own_coder and own_numerics == model.numerics
+    if FLAGS.keep_fingerprint and not same_files:
+        raise ValueError(f"--keep_fingerprint: the export codes with {own_coder!r} and "
+                         f"numerics {own_numerics}; files coded with {FLAGS.coder!r} and "
+                         f"numerics {model.numerics} are other files")
     for mode in modes:
         # Tables are the coder's input, whichever coder: its own mode keeps its own.
         tables = export.read_tables(metadata["path"]) if mode == own else None
@@ -113,14 +129,13 @@ def _reexport(model, metadata):
         config = coding_config.get_coding_config(mode).with_coder(FLAGS.coder)
         # Its own mode with its own tables decodes as the export did: same results.
         extra = ({"evaluation": metadata["evaluation"]}
-                 if mode == own and FLAGS.coder == own_coder and "evaluation" in metadata
-                 else {})
-        if mode == own and FLAGS.coder != own_coder:
+                 if mode == own and same_files and "evaluation" in metadata else {})
+        if mode == own and not same_files:
             # Same weights, other files: a file of the export this one replaces gets a
             # clear error (tfnq.client), not just "another model".
             extra["replaces"] = dict(version=os.path.basename(metadata["path"]),
-                                     coder=metadata.get("coder"),
-                                     fingerprint=metadata["fingerprint"])
+                                     coder=metadata.get("coder"), numerics=own_numerics,
+                                     fingerprint=metadata["fingerprint"], commit=_head())
         yield export.export_model(
             model, config, os.path.join(FLAGS.export_dir, export.model_dir_name(name, config)),
             version=version, training=training, rate=rate, tables=tables,

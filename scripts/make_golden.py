@@ -100,20 +100,25 @@ def main(argv):
 
 
 def _replaced_files(name, entry, path, decoded, codec):
-    """The golden file of the export this one replaced with another coder.
+    """The golden file of the export this one replaced with another coder or numerics.
 
-    A re-export with another entropy coder (same weights, `replaces` in its
-    metadata) has another fingerprint and cannot read the old files. The old golden
-    file is kept as `<name>.replaced.tfnq` (and the older ones it read are removed)
-    if the new export decodes the same crop to the very same image (same symbols);
-    the tests check that the old file gets the error that names the old version.
+    A re-export with another entropy coder or other numerics (same weights, `replaces`
+    in its metadata) has another fingerprint and cannot read the old files. The old
+    golden file is kept as `<name>.replaced.tfnq` (and the older ones it read are
+    removed), for another coder only if the new export decodes the same crop to the
+    very same image (same symbols); the tests check that the old file gets the error
+    that names the old version.
     Returns the manifest entries, or [] if nothing was replaced.
     """
     import numpy as np
     replaces = codec.metadata.get("replaces")
     if not replaces or entry.get("fingerprint") != replaces.get("fingerprint"):
         return list(entry.get("replaced_files", []))
-    if sha256(np.asarray(decoded).tobytes()) != entry.get("decoded_sha256"):
+    # A re-export with other numerics (e.g. the integer hyper-synthesis) computes other
+    # means and may pick other tables: its decode of the crop is its own.
+    same_numerics = replaces.get("numerics", codec.metadata.get("numerics")) == \
+        codec.metadata.get("numerics")
+    if same_numerics and sha256(np.asarray(decoded).tobytes()) != entry.get("decoded_sha256"):
         # The golden image was written on another machine: a CPU whose convolution
         # kernels round differently moves a few pixels by one level (as the tests
         # allow); anything more is not the same symbols.
@@ -129,8 +134,11 @@ def _replaced_files(name, entry, path, decoded, codec):
     os.replace(path, os.path.join(GOLDEN, kept))
     for earlier in entry.get("earlier_files", []):
         os.remove(os.path.join(GOLDEN, earlier["file"]))
-    return [dict(file=kept, file_sha256=sha256(old), coder=replaces.get("coder"),
-                 version=replaces.get("version"))]
+    replaced = dict(file=kept, file_sha256=sha256(old), coder=replaces.get("coder"),
+                    version=replaces.get("version"))
+    if not same_numerics:
+        replaced["numerics"] = replaces.get("numerics")
+    return [replaced]
 
 
 def _earlier_files(name, entry, path, data, codec):

@@ -105,7 +105,8 @@ def test_fingerprint_covers_the_numerics_version(exported, monkeypatch):
     assert model_fingerprint(model, "UN+UQ", variables) == fingerprint
     monkeypatch.setattr(type(model), "numerics", 2)
     assert model_fingerprint(model, "UN+UQ", variables) != fingerprint
-    assert tfnq.MeanScaleHyperprior.numerics == 2  # RDFT kernels by matrix product.
+    # 2: RDFT kernels by matrix product; 3: the integer hyper-synthesis.
+    assert tfnq.MeanScaleHyperprior.numerics == 3
 
 
 def test_export_replaced_existing_version(exported):

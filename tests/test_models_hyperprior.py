@@ -100,7 +100,7 @@ def _coded_residual(model, image):
     hyper_coding, coding = codec.coding_models
     y = model._latents(image)
     mean, index = codec._decoder_parameters(
-        hyper_coding.quantize(codec._hyper_latents(y, None)), None)
+        hyper_coding.quantize(codec._hyper_latents(y, None)))
     return y, coding.quantize(y - mean, index), mean
 
 

@@ -113,7 +113,7 @@ class Codec:
 
     def _earlier_version_error(self, data):
         """A clearer error for a file of the export this one replaced (same weights,
-        another coder), which it cannot read; None for any other file."""
+        another coder or numerics), which it cannot read; None for any other file."""
         replaced = self.metadata.get("replaces") or {}
         try:
             fingerprint = bitstream_v2.parse_header(data)["fingerprint"]
@@ -121,6 +121,13 @@ class Codec:
             return None
         if not replaced.get("fingerprint") or fingerprint != int(replaced["fingerprint"], 16):
             return None
+        if replaced.get("coder") == self.metadata.get("coder"):
+            return layout.CodecError(
+                f"tfnq: this file was written by version {replaced.get('version')} of "
+                f"{self.name}, with numerics {replaced.get('numerics')}; this version "
+                f"codes with numerics {self.metadata.get('numerics')} (the same weights; "
+                f"other table indexes) and cannot read it. That version is in the "
+                f"repository's history ({replaced.get('commit')}).")
         return layout.CodecError(
             f"tfnq: this file was written by version {replaced.get('version')} of "
             f"{self.name}, coded with {replaced.get('coder')}; this version codes with "

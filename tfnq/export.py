@@ -174,6 +174,9 @@ class _Servable(tf.Module):
         if tables is not None:
             args["tables"] = tables
         self.coding_models = list(model.prepare_coding(self.mode, coder=coder, **args))
+        # Other modules the coding depends on (e.g. an integer hyper-synthesis): rebuilt
+        # from the weights on a re-export, stored, and hashed into the fingerprint.
+        self.coding_transforms = model.coding_transforms
         # The model's weights and its entropy models (with their coding tables) are
         # tracked directly and the Keras model is hidden from the object graph:
         # otherwise `tf.saved_model.save` also traces and stores every Keras layer's own
@@ -183,7 +186,8 @@ class _Servable(tf.Module):
         self._untracked = _Untracked(model)
         if fingerprint is None:
             fingerprint = model_fingerprint(
-                model, self.mode, self.model_weights + _tables(self.coding_models))
+                model, self.mode, self.model_weights + _tables(self.coding_models)
+                + [v for t in self.coding_transforms for v in t.variables])
         self.fingerprint = int(fingerprint)
         self._fingerprint = tf.constant(self.fingerprint, tf.int64)
         self._mode_id = tf.constant(self.mode.id, tf.int32)
@@ -505,6 +509,7 @@ def export_model(model, mode, path, version=1, training=None, coder=None, rate=N
             coding_config=codec.mode.to_json(),
             fingerprint=f"{codec.fingerprint:08x}",
             config=model.get_config(),
+            numerics=int(getattr(model, "numerics", 1)),
             coder=(coders.get_coder(codec.mode.coder) if codec.stack
                    else codec.coding_models[0].coder).name_tag,
             training=training or {},

@@ -11,7 +11,9 @@ coding tables to the entropy models `prepare_coding` builds.
 Methods, for latents `y` of a batch (`[B, h, w, C]`):
 
 * `__call__(y, training, dither)` -> `(y_hat, bits)`, bits per image;
-* `prepare_coding(config, coder, tables)` -> the entropy models of the sections;
+* `prepare_coding(config, coder, tables)` -> the entropy models of the sections
+  (and, in `coding_transforms`, any other module both sides code with, such as the
+  integer hyper-synthesis of `MeanScaleHyperpriorLatentCodec`);
 * `compress(y)` (a batch of one) -> list of scalar strings, one per section;
 * `decompress(sections, latent_shape)` -> `y_hat` `[1, h, w, C]`;
 * `quantize(y)` -> `(y_hat, bits)`: what `decompress` will return, and its bits
@@ -53,6 +55,9 @@ class LatentCodec:
     def __init__(self):
         self.coding_models = None
         self.coding_rate = None
+        # Modules `prepare_coding` builds besides the entropy models, whose variables
+        # the coding depends on (stored in an export and hashed into its fingerprint).
+        self.coding_transforms = []
 
     def _check_prepared(self):
         if self.coding_models is None:

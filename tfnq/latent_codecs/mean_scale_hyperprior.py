@@ -19,10 +19,11 @@ gains) of a variable-rate model (`tfnq.VariableRateHyperprior`) come from the mo
 
 import math
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfnq import entropy_models
+from tfnq import entropy_models, layers
 from tfnq.latent_codecs.base import LatentCodec, make_quantizer
 
 __all__ = ["MeanScaleHyperpriorLatentCodec"]
@@ -137,22 +138,58 @@ class MeanScaleHyperpriorLatentCodec(LatentCodec):
     # -- Real coding ------------------------------------------------------------------
 
     def prepare_coding(self, config, coder=None, tables=None, rate=None):
+        """Builds the entropy models of the two sections and the integer form of the
+        hyper-synthesis that both sides code with (`coding_transforms`)."""
         self.coding_rate = rate
+        self.coding_quantizer = make_quantizer(config, self.num_noise_levels)
         self.coding_models = list(self.entropy_models(
             compression=True, coder=coder, rate=rate, tables=tables,
-            quantizer=make_quantizer(config, self.num_noise_levels)))
+            quantizer=self.coding_quantizer))
+        self.coding_transforms = [self._integer_hyper_synthesis(rate)]
         return self.coding_models
 
-    def _decoder_parameters(self, w_hat, gains):
-        """Decoder side: mean and index of every latent from the decoded hyper-latents."""
-        return self.hyper_parameters(self.channel.decode(w_hat), gains)
+    def _integer_hyper_synthesis(self, rate):
+        """The hyper-synthesis as an `IntegerTransform` (Balle et al., ICLR 2019), with
+        the channel's reconstruction of each quantizer level and a variable-rate model's
+        gains folded in."""
+        offsets = self.coding_quantizer.level_offsets(0)
+        gains = self.gains_fn(rate)
+        input_scale = output_offset = None
+        if gains is not None:
+            input_scale = gains.hyper_inverse.numpy()
+            index_offset = gains.log_latent.numpy() / self.log_scale_step
+            output_offset = np.concatenate([np.zeros_like(index_offset), index_offset])
+        return layers.IntegerTransform.from_layers(
+            self.hyper_synthesis.layers, self.channel.decode(offsets).numpy(),
+            input_scale=input_scale, output_offset=output_offset,
+            name="integer_hyper_synthesis")
+
+    def _decoder_parameters(self, w_hat):
+        """Both sides, when coding: mean and table index of every latent from the
+        quantized hyper-latents `w_hat = k + o_j`, computed by the integer
+        hyper-synthesis, so that they are the same bits on any device and build.
+
+        Returns:
+          `(mean, index)`: float32, the index `[..., 1]` a multiple of
+          `2^-ACTIVATION_BITS` (the entropy model rounds it to a table).
+        """
+        quantizer = self.coding_quantizer
+        levels = quantizer.element_levels(tf.shape(w_hat))
+        if levels is None:
+            levels, symbols = 0, tf.round(w_hat)
+        else:
+            symbols = tf.round(w_hat - quantizer.level_offset(levels, w_hat.dtype))
+        out = self.coding_transforms[0](symbols, levels) * 2.0**-layers.ACTIVATION_BITS
+        mean, index = tf.split(out, 2, axis=-1)
+        index = tf.clip_by_value(index, -1.0, float(self.num_scales))
+        return tf.cast(mean, w_hat.dtype), tf.cast(index, w_hat.dtype)[..., None]
 
     def to_symbols(self, latents):
         self._check_prepared()
         hyper_coding, coding = self.coding_models
         gains = self.gains_fn(self.coding_rate)
         v = self._hyper_latents(latents, gains)
-        mean, index = self._decoder_parameters(hyper_coding.quantize(v), gains)
+        mean, index = self._decoder_parameters(hyper_coding.quantize(v))
         return [hyper_coding.to_symbols(v),
                 coding.to_symbols(self._residual(latents, mean, gains), index)]
 
@@ -168,7 +205,7 @@ class MeanScaleHyperpriorLatentCodec(LatentCodec):
         hyper_coding, coding = self.coding_models
         if k == 0:
             w_hat = hyper_coding.from_symbols(symbols)
-            mean, index = self._decoder_parameters(w_hat, self.gains_fn(self.coding_rate))
+            mean, index = self._decoder_parameters(w_hat)
             return dict(state, mean=mean, index=index)
         return dict(state, z=coding.from_symbols(symbols, state["index"]))
 
@@ -182,6 +219,6 @@ class MeanScaleHyperpriorLatentCodec(LatentCodec):
         gains = self.gains_fn(self.coding_rate)
         v = self._hyper_latents(latents, gains)
         w_hat, hyper_bits = hyper_coding(v, training=False)
-        mean, index = self._decoder_parameters(w_hat, gains)
+        mean, index = self._decoder_parameters(w_hat)
         z, bits = coding(self._residual(latents, mean, gains), index, training=False)
         return self._latents_hat(z, z, mean, gains), hyper_bits + bits

@@ -7,15 +7,18 @@ from tfnq.layers.hyperprior_transforms import (
     HyperSynthesisTransform,
     SynthesisTransform,
 )
+from tfnq.layers.integer_transform import ACTIVATION_BITS, IntegerTransform
 from tfnq.layers.signal_conv import SignalConv2D
 from tfnq.layers.soft_round import SoftRound, SoftRoundConditionalMean, SoftRoundInverse
 
 __all__ = [
+    "ACTIVATION_BITS",
     "AnalysisTransform",
     "BlockAnalysis",
     "BlockSynthesis",
     "HyperAnalysisTransform",
     "HyperSynthesisTransform",
+    "IntegerTransform",
     "SignalConv2D",
     "SoftRound",
     "SoftRoundConditionalMean",

@@ -182,6 +182,12 @@ class CompressionModel(tf.keras.Model):
         return self.latent_codec.prepare_coding(
             self.coding_mode, coder=coder, tables=tables, **self._rate_args(rate))
 
+    @property
+    def coding_transforms(self):
+        """Modules besides the entropy models that `prepare_coding` built and coding
+        depends on (e.g. an integer hyper-synthesis), for an export to store."""
+        return list(self.latent_codec.coding_transforms)
+
     def latent_shape(self, height, width):
         """Spatial shape of the latents (`analyze`'s output) of an image of this size."""
         d, s = self.downsampling, self.latent_stride

@@ -42,8 +42,10 @@ class MeanScaleHyperprior(base.CompressionModel):
     # Version of the exported arithmetic (part of the fingerprint, `tfnq.export`):
     # 2 since the RDFT kernels are computed by one matrix product
     # (`tfnq.layers.SignalConv2D`) instead of tfc's `irfft2d`, which agree only to
-    # float rounding.
-    numerics = 2
+    # float rounding; 3 since coding computes the means and table indexes with the
+    # integer hyper-synthesis (`tfnq.layers.IntegerTransform`), the same bits on any
+    # device and TensorFlow build.
+    numerics = 3
 
     def __init__(self, num_filters=128, num_latents=192, soft_round=False,
                  expected_grads=False, alpha=1.0, num_noise_levels=15, num_scales=64,
