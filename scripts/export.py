@@ -50,6 +50,9 @@ flags.DEFINE_enum("coder", export.DEFAULT_CODER, ["rans", "range"],
                   "TF Serving) or tfc's range coder (needs tensorflow-compression).")
 flags.DEFINE_integer("version", None, "Version folder (default: the training step, or for "
                      "--from_model the version it has).")
+flags.DEFINE_bool("record_replaces", True, "--from_model with another coder or numerics: "
+                  "record the export replaced (its files then get an error naming it); "
+                  "off for an export no user has files of (e.g. a training run's).")
 flags.DEFINE_bool("keep_fingerprint", False, "--from_model, own mode: keep the export's "
                   "fingerprint (see the module docstring).")
 flags.mark_flags_as_required(["export_dir", "name"])
@@ -130,7 +133,7 @@ def _reexport(model, metadata):
         # Its own mode with its own tables decodes as the export did: same results.
         extra = ({"evaluation": metadata["evaluation"]}
                  if mode == own and same_files and "evaluation" in metadata else {})
-        if mode == own and not same_files:
+        if mode == own and not same_files and FLAGS.record_replaces:
             # Same weights, other files: a file of the export this one replaces gets a
             # clear error (tfnq.client), not just "another model".
             extra["replaces"] = dict(version=os.path.basename(metadata["path"]),

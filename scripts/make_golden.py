@@ -78,7 +78,7 @@ def main(argv):
         decoded = codec.decompress(data)
         np.testing.assert_array_equal(decoded, codec.reconstruct(image))
         path = os.path.join(GOLDEN, f"{name}.tfnq")
-        entry = manifest.get(name, {})
+        entry = _entry_of_the_same_model(manifest.get(name, {}), models[name], codec)
         replaced = _replaced_files(name, entry, path, decoded, codec)
         if replaced:
             entry = {}  # Files of the replaced export (and its earlier ones) are gone.
@@ -97,6 +97,19 @@ def main(argv):
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
+
+
+def _entry_of_the_same_model(entry, info, codec):
+    """The manifest entry, or {} if the name now holds another model (new weights: not
+    the same fingerprint, nor a re-export of it); that model's kept files are removed."""
+    replaces = (codec.metadata.get("replaces") or {}).get("fingerprint")
+    if not entry or entry.get("fingerprint") in (info["fingerprint"], replaces):
+        return entry
+    for kept in entry.get("replaced_files", []) + entry.get("earlier_files", []):
+        path = os.path.join(GOLDEN, kept["file"])
+        if os.path.exists(path):
+            os.remove(path)
+    return {}
 
 
 def _replaced_files(name, entry, path, decoded, codec):
