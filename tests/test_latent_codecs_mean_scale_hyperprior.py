@@ -14,8 +14,7 @@ N, M = 8, 12
 SCALES = 16  # Fewer tables than the default 64: the same code, built faster.
 
 
-def _hyper_symbols(codec, shape=(1, 2, 3, N)):
-    del codec
+def _hyper_symbols(shape=(1, 2, 3, N)):
     return tf.constant(np.round(np.random.default_rng(0).normal(0, 3, shape)), tf.int32)
 
 
@@ -24,7 +23,7 @@ def _both_paths(model, rate=None):
     the float hyper-synthesis' of the same quantized hyper-latents."""
     codec = model.latent_codec
     hyper_coding, _ = codec.coding_models
-    symbols = _hyper_symbols(codec)
+    symbols = _hyper_symbols()
     state = codec.receive(0, symbols, codec.decoder_state(tf.constant([8, 12])))
     w_hat = hyper_coding.from_symbols(symbols)
     mean, index = codec.hyper_parameters(codec.channel.decode(w_hat), codec.gains_fn(rate))

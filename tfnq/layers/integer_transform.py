@@ -61,6 +61,7 @@ ACTIVATION_LIMIT = 2**10
 KERNEL_BITS = 15  # Kernels are int16: |round(w * 2^e)| <= 2^15 - 1.
 LEAKY_SLOPE = 13107  # / 2^16: tf.nn.leaky_relu's 0.2 as a 16-bit fraction.
 _EXACT = 2.0**52  # Float64 sums of integers below this are exact in any order.
+_LIMIT = ACTIVATION_LIMIT * 2.0**ACTIVATION_BITS  # Largest |activation| as an integer.
 
 
 def _activation_kind(activation):
@@ -203,7 +204,6 @@ class IntegerTransform(tf.Module):
         """
         layers = list(layers)
         kernels, biases, exponents, taps, offsets, strides, activations = ([] for _ in range(7))
-        limit = ACTIVATION_LIMIT * 2.0**ACTIVATION_BITS  # Largest |activation| integer.
         for i, layer in enumerate(layers):
             kernel = _float_kernel(layer)
             bias = (np.asarray(layer.bias.numpy(), np.float64) if layer.use_bias
@@ -218,7 +218,7 @@ class IntegerTransform(tf.Module):
                 exponent -= 1  # The peak rounded up to 2^15.
             kernel_int = np.round(np.ldexp(kernel, exponent))
             bias_int = np.round(np.ldexp(bias, exponent + ACTIVATION_BITS))
-            bound = np.abs(kernel_int).sum(axis=(0, 1, 2)) * limit + np.abs(bias_int)
+            bound = np.abs(kernel_int).sum(axis=(0, 1, 2)) * _LIMIT + np.abs(bias_int)
             if exponent < 1 or np.max(bound) >= _EXACT:
                 raise ValueError(f"IntegerTransform: {layer.name} is too large for exact "
                                  "float64 sums")
@@ -274,8 +274,7 @@ class IntegerTransform(tf.Module):
             out = tf.where(out < 0, tf.math.floor(out * LEAKY_SLOPE / 2.0**16), out)
         elif self._activations[i] == "relu":
             out = tf.maximum(out, 0.0)
-        limit = ACTIVATION_LIMIT * 2.0**ACTIVATION_BITS
-        return tf.clip_by_value(out, -limit, limit)
+        return tf.clip_by_value(out, -_LIMIT, _LIMIT)
 
     def __call__(self, symbols, levels):
         """The transform of quantized inputs, at the fixed point.
