@@ -18,18 +18,19 @@ REST (the server's `--rest_api_port`, 8501 in the official image):
     POST http://HOST:PORT/v1/models/MODEL[/versions/VERSION]:predict
     compress:   {"signature_name": "compress",
                  "inputs": {"image": [[[r, g, b], ...], ...]}}      (uint8 [H, W, 3])
-            ->  {"outputs": "<the file>"}
+            ->  {"outputs": {"b64": "<the file, base64>"}}
     decompress: {"signature_name": "decompress",
                  "inputs": {"bitstring": {"b64": "<the file, base64>"}}}
             ->  {"outputs": [[[r, g, b], ...], ...]}
     an error:   HTTP 4xx/5xx with {"error": "<message>"}
 
 A signature with one output has its value directly under "outputs". TF Serving
-base64-encodes (`{"b64": ...}`) only string outputs whose name ends in `_bytes`; the
-`bitstring` output comes back as a JSON string of the raw bytes (control characters,
-`"` and `\\` escaped, every other byte as it is: the body is not UTF-8), so the
-client decodes the body as Latin-1, where each byte is one character, and encodes the
-string back to bytes. Both forms are accepted.
+base64-encodes (`{"b64": ...}`) only string outputs whose name ends in `_bytes`, which
+is why the file comes out of `compress` as `bitstring_bytes`. Exports made before that
+name was chosen call it `bitstring`, which comes back as a JSON string of the raw bytes
+(control characters, `"` and `\\` escaped, every other byte as it is: the body is not
+UTF-8); the client decodes the body as Latin-1, where each byte is one character, and
+encodes the string back to bytes. Both forms are accepted.
 
 gRPC (the server's `--port`, 8500), `tensorflow.serving.PredictionService/Predict`:
 
@@ -37,7 +38,8 @@ gRPC (the server's `--port`, 8500), `tensorflow.serving.PredictionService/Predic
                                 version: VERSION (optional)}
                     inputs["image"]      DT_UINT8  shape [H, W, 3]   (compress)
                     inputs["bitstring"]  DT_STRING shape []          (decompress)
-    PredictResponse outputs["bitstring"] DT_STRING shape []   (string_val[0]: the file)
+    PredictResponse outputs["bitstring_bytes"] DT_STRING shape [] (string_val[0]: the file;
+                                         "bitstring" in older exports)
                     outputs["image"]     DT_UINT8  shape [H, W, 3]
                                          (TF Serving fills int_val, one per sample)
 
@@ -182,10 +184,10 @@ def parse_rest_response(body, signature):
         raise ServingError(f"tfnq: the server's response has no outputs (keys: "
                            f"{', '.join(sorted(body)) or 'none'})")
     outputs = body["outputs"]
-    name = "bitstring" if compress else "image"
+    name = "bitstring_bytes" if compress else "image"
     # One output: its value itself; several (or a renamed one): an object by name.
     if isinstance(outputs, dict) and set(outputs) != {"b64"}:
-        key = next((k for k in (name, f"{name}_bytes") if k in outputs), None)
+        key = next((k for k in (name, name.removesuffix("_bytes")) if k in outputs), None)
         if key is None:
             raise ServingError(f"tfnq: the server's response has no output {name!r} "
                                f"(outputs: {', '.join(sorted(outputs))})")
@@ -258,9 +260,10 @@ def parse_grpc_response(response, signature):
     """
     import tensorflow as tf
     compress = _check_signature(signature)
-    name = "bitstring" if compress else "image"
-    if name not in response.outputs:
-        raise ServingError(f"tfnq: the server's response has no output {name!r} "
+    names = ("bitstring_bytes", "bitstring") if compress else ("image",)
+    name = next((n for n in names if n in response.outputs), None)
+    if name is None:
+        raise ServingError(f"tfnq: the server's response has no output {names[0]!r} "
                            f"(outputs: {', '.join(sorted(response.outputs)) or 'none'})")
     proto = response.outputs[name]
     expected = tf.string if compress else tf.uint8

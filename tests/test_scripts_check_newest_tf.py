@@ -39,7 +39,7 @@ def setup(tmp_path_factory):
     assert os.path.basename(os.path.dirname(path)) == NAME
     loaded = tf.saved_model.load(path)
     data = loaded.signatures["compress"](image=tf.constant(random_image(24, 40, seed=4)))
-    data = data["bitstring"]
+    data = data["bitstring_bytes"]
     image = loaded.signatures["decompress"](bitstring=data)["image"]
     golden.mkdir()
     (golden / f"{NAME}.tfnq").write_bytes(data.numpy())

@@ -89,7 +89,7 @@ def test_parse_rest_response():
      "^tfnq: server: Servable not found for request: Latest\\(x\\)$"),
     (b"<html>", "compress", "not JSON"),
     (b'{"predictions": []}', "compress", "no outputs"),
-    (b'{"outputs": {"symbols_0": [1]}}', "compress", "no output 'bitstring'"),
+    (b'{"outputs": {"symbols_0": [1]}}', "compress", "no output 'bitstring_bytes'"),
     # A body decoded as UTF-8 (by the caller) has lost the bytes.
     ('{"outputs": "TFNQ\u20ac"}', "compress", "read the body as Latin-1"),
     (b'{"outputs": "GIF89a"}', "compress", "is not a tfnq file"),
@@ -129,16 +129,17 @@ def test_grpc_request():
 
 
 def test_parse_grpc_response():
-    response = predict_pb2.PredictResponse()
-    response.outputs["bitstring"].CopyFrom(tf.make_tensor_proto(FILE))
-    assert client.parse_grpc_response(response, "compress") == FILE
+    for name in ("bitstring_bytes", "bitstring"):  # The output of new and older exports.
+        response = predict_pb2.PredictResponse()
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(FILE))
+        assert client.parse_grpc_response(response, "compress") == FILE
     image = random_image(6, 9)
     response = predict_pb2.PredictResponse()
     response.outputs["image"].CopyFrom(_int_val_image(image))
     np.testing.assert_array_equal(client.parse_grpc_response(response, "decompress"), image)
     response.outputs["image"].CopyFrom(tf.make_tensor_proto(image))  # tensor_content.
     np.testing.assert_array_equal(client.parse_grpc_response(response, "decompress"), image)
-    with pytest.raises(client.ServingError, match="no output 'bitstring'"):
+    with pytest.raises(client.ServingError, match="no output 'bitstring_bytes'"):
         client.parse_grpc_response(response, "compress")
     response.outputs["image"].CopyFrom(tf.make_tensor_proto(image.astype(np.float32)))
     with pytest.raises(client.ServingError, match="dtype float32, not uint8"):
@@ -188,7 +189,7 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.requests.append((self.path, json.loads(body)))
         if self.path.startswith("/v1/models/m/versions/2:predict"):
-            status, reply = 200, rest_response({"bitstring": np.array(FILE)})
+            status, reply = 200, rest_response({"bitstring_bytes": np.array(FILE)})
         else:
             model = self.path.split("/")[3].split(":")[0]
             status, reply = 404, json.dumps(

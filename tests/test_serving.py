@@ -77,7 +77,7 @@ def test_warmup_requests_replay_through_the_savedmodel(served, codec):
         outputs.append(signatures[request.model_spec.signature_name](**inputs))
     image = tf.make_ndarray(compress.inputs["image"])
     data = decompress.inputs["bitstring"].string_val[0]
-    assert outputs[0]["bitstring"].numpy() == data
+    assert outputs[0]["bitstring_bytes"].numpy() == data
     decoded = outputs[1]["image"].numpy()
     assert decoded.shape == image.shape and decoded.dtype == np.uint8
     np.testing.assert_array_equal(decoded, codec.decompress(data))
@@ -164,14 +164,15 @@ def test_rest_compress_request_through_saved_model_cli(served, codec, tmp_path):
     assert request["signature_name"] == "compress"
     outputs = _saved_model_cli(served, "compress",
                                rest_inputs(json.dumps(request), {"image": np.uint8}), tmp_path)
-    assert list(outputs) == ["bitstring"]
-    response = rest_response(outputs)  # The raw bytes: the output is not named *_bytes.
+    assert list(outputs) == ["bitstring_bytes"]
+    response = rest_response(outputs)  # {"outputs": {"b64": ...}}: named *_bytes.
+    assert json.loads(response)["outputs"].keys() == {"b64"}
     data = client.parse_rest_response(response, "compress")
     # The file of the plain (non-XLA) signature, which the server runs. `tfnq.load`
     # compresses with `compress_xla`: the same symbols, but its rANS stream can differ
     # in a few bytes; both decode to the same image.
     signatures = tf.saved_model.load(served).signatures
-    assert data == signatures["compress"](image=tf.constant(image))["bitstring"].numpy()
+    assert data == signatures["compress"](image=tf.constant(image))["bitstring_bytes"].numpy()
     np.testing.assert_array_equal(codec.decompress(data),
                                   codec.decompress(codec.compress(image)))
 

@@ -3,8 +3,11 @@
 `export_model` writes `<dir>/<version>/` in the layout TensorFlow Serving expects,
 with two serving signatures:
 
-* `compress`:   `image` uint8 `[H, W, 3]`  -> `bitstring` string scalar
+* `compress`:   `image` uint8 `[H, W, 3]`  -> `bitstring_bytes` string scalar
 * `decompress`: `bitstring` string scalar  -> `image` uint8 `[H, W, 3]`
+
+(Earlier exports named that output `bitstring`, which TF Serving's REST API returns as
+raw bytes instead of base64; tfnq's clients read both.)
 
 The container (`tfnq.bitstream`) is built and parsed inside the graph, so a server
 and the `tfnq` command exchange the same files. `decompress` refuses a file made by
@@ -29,6 +32,7 @@ from tfnq import bitstream, bitstream_v2, coders, coding_config, layout, limits,
 from tfnq.fingerprint import fingerprint as model_fingerprint
 
 __all__ = [
+    "BITSTRING_OUTPUT",
     "DEFAULT_CODER",
     "ServableCodec",
     "StackServable",
@@ -411,12 +415,18 @@ def model_dir_name(name, mode):
     return f"{name}-{slug}"
 
 
+# The output of the compress signatures: the file. TF Serving's REST API base64-encodes
+# (`{"b64": ...}`) exactly the string outputs whose name ends in `_bytes`; any other
+# name would come back as a JSON string of raw bytes, which is not UTF-8.
+BITSTRING_OUTPUT = "bitstring_bytes"
+
+
 def _signatures(codec):
     """`compress` and `decompress` (also the default) of an in-graph coded export."""
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def compress_signature(image):
-        return {"bitstring": codec.compress(image)}
+        return {BITSTRING_OUTPUT: codec.compress(image)}
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
     def decompress_signature(bitstring):
@@ -430,7 +440,7 @@ def _signatures(codec):
     signatures["decompress_symbols"] = codec.decompress_symbols.get_concrete_function()
     if hasattr(codec, "compress_xla"):
         signatures["compress_xla"] = tf.function(
-            lambda image: {"bitstring": codec.compress_xla(image)},
+            lambda image: {BITSTRING_OUTPUT: codec.compress_xla(image)},
             input_signature=codec.compress.input_signature).get_concrete_function()
         signatures["decompress_xla"] = tf.function(
             lambda bitstring: {"image": codec.decompress_xla(bitstring)},
@@ -438,7 +448,7 @@ def _signatures(codec):
     if codec.mode.inputs:
         function = codec.compress_with_inputs
         signatures["compress_with_inputs"] = tf.function(
-            lambda *args: {"bitstring": function(*args)},
+            lambda *args: {BITSTRING_OUTPUT: function(*args)},
             input_signature=function.input_signature).get_concrete_function()
     return signatures
 

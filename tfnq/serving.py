@@ -54,11 +54,18 @@ INPUTS = {
     "decompress_xla": ("bitstring", tf.string, 0),
 }
 OUTPUTS = {
-    "compress": "bitstring",
-    "compress_xla": "bitstring",
+    "compress": "bitstring_bytes",
+    "compress_xla": "bitstring_bytes",
     "decompress": "image",
     "decompress_xla": "image",
 }
+
+
+def _output(outputs):
+    """The file of a compress signature's outputs (`bitstring_bytes`; `bitstring` in
+    exports made before the output was renamed for TF Serving's REST API)."""
+    return outputs[OUTPUTS["compress"] if OUTPUTS["compress"] in outputs else "bitstring"]
+
 
 # The crop of the sample photograph (top, left, height, width) warm-up compresses.
 _WARMUP_CROP = (192, 160, 64, 96)
@@ -163,7 +170,7 @@ def write_warmup_requests(version_dir, image=None):
             f"tfnq: {version_dir} has no {' or '.join(missing)} signature (a stack-coded "
             "export is not served by TensorFlow Serving alone); no warm-up requests")
     try:
-        bitstring = signatures["compress"](image=tf.constant(image))["bitstring"].numpy()
+        bitstring = _output(signatures["compress"](image=tf.constant(image))).numpy()
         decoded = signatures["decompress"](bitstring=tf.constant(bitstring))["image"]
     except tf.errors.OpError as e:
         message = " ".join(e.message.split())
