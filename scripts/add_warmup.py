@@ -17,7 +17,9 @@ status 1 if a model could not be given its warm-up requests.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfnq import runtime
+
+runtime.configure(log_level="2")
 
 # TensorFlow is imported before app.run on purpose (see scripts/export.py).
 import tensorflow as tf  # noqa: E402

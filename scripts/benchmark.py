@@ -11,7 +11,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tfnq import runtime
+
+runtime.configure()
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402

@@ -24,7 +24,9 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tfnq import runtime
+
+runtime.configure()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)

@@ -47,7 +47,9 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tfnq import runtime
+
+runtime.configure()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see the docstring)
@@ -55,10 +57,7 @@ from absl import app, flags, logging  # noqa: E402
 
 import tfnq  # noqa: E402
 from tfnq import client, export, image_io, registry  # noqa: E402
-from tfnq.evaluation import (
-    metrics,
-    tfc_reference,  # noqa: E402
-)
+from tfnq.evaluation import metrics, tfc_reference  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None,

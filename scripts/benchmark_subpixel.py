@@ -11,10 +11,11 @@ layer as one 3x3 `Conv2D` onto the four sub-pixel phases followed by `depth_to_s
 the script checks), alternating, median of `--repeats` calls each.
 """
 
-import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfnq import runtime
+
+runtime.configure(log_level="2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)

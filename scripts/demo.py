@@ -11,7 +11,9 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tfnq import runtime
+
+runtime.configure()
 
 from absl import app, flags  # noqa: E402
 

@@ -27,7 +27,9 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfnq import runtime
+
+runtime.configure(log_level="2")
 
 # TensorFlow is imported before app.run on purpose: functions traced in a process
 # that first imported it inside an absl main take tfc.GDN's slow generic path

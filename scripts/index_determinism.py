@@ -22,7 +22,9 @@ that differ and the largest difference of mean and index.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfnq import runtime
+
+runtime.configure(log_level="2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)

@@ -28,7 +28,9 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tfnq import runtime
+
+runtime.configure()
 
 import tensorflow as tf  # noqa: E402, F401  (before app.run: see benchmark_reference.py)
 from absl import app, flags  # noqa: E402

@@ -20,7 +20,9 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tfnq import runtime
+
+runtime.configure()
 
 import tensorflow as tf  # noqa: E402
 

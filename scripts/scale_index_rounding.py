@@ -18,7 +18,9 @@ the predicted ones (one grid step is a factor 1.13): if the bits keep falling be
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tfnq import runtime
+
+runtime.configure()
 
 import tensorflow as tf  # noqa: E402  (before app.run: see benchmark_reference.py)
 from absl import app, flags  # noqa: E402

@@ -8,10 +8,11 @@ included. Exit status 1 if any model needs such an op, so CI can require portabl
 exports.
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tfnq import runtime
+
+runtime.configure()
 
 from absl import app, flags  # noqa: E402
 

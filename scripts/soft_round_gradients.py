@@ -12,9 +12,10 @@ the transforms and densities grow by orders of magnitude past alpha of about 12 
 soft-rounding base run `base-sr-b` diverged as alpha passed 14: docs/campaign/).
 """
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfnq import runtime
+
+runtime.configure(log_level="2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

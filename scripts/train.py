@@ -29,7 +29,9 @@ import signal
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfnq import runtime
+
+runtime.configure(log_level="2")
 
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402

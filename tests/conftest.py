@@ -18,6 +18,11 @@ import pathlib
 import numpy as np
 import pytest
 
+from tfnq import runtime
+
+# The settings of tfnq's programs (oneDNN's kernels), before any test imports TensorFlow.
+runtime.configure(log_level=None)
+
 UNQ = "lin-un-q"
 UNUQ = "lin-un-uq"
 SR = "linsr-un-uq-sr"

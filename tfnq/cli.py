@@ -23,7 +23,8 @@ class _Fail(Exception):
 
 
 def _quiet_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tfnq import runtime
+    runtime.configure()
     import absl.logging
     absl.logging.set_verbosity(absl.logging.ERROR)
     import tensorflow as tf
