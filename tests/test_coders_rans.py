@@ -126,6 +126,31 @@ def test_16_bit_tables_round_trip():
     assert ok.numpy().all()
 
 
+def test_both_lookups_find_the_same_bin_for_every_slot():
+    # The plain form looks bins up in slot tables, the XLA form searches the CDF:
+    # every slot of every table, for tables of 1 to 3,000 (12 bits) or 40,000 bins (16
+    # bits) and a hand-made table with zero-width bins (a slot on a repeated boundary
+    # belongs to the bin after the repeats).
+    rng = np.random.default_rng(11)
+    for precision, largest in ((12, 3000), (16, 40000)):
+        pmfs = [rng.dirichlet(np.full(n, 0.3)) * 0.999 for n in (1, 2, 7, 300, largest)]
+        cdf, _ = coding_tables(pmfs, [0] * len(pmfs), precision=precision)
+        _assert_same_bins(cdf)
+    _assert_same_bins(tf.constant([-4, 0, 3, 3, 10, 10, 10, 16, -2, 0, 4], tf.int32))
+
+
+def _assert_same_bins(flat_cdf):
+    cdf, starts, intervals, precision = rans._table_layout(flat_cdf)
+    slots = rans._slot_tables(cdf, starts, intervals, precision).numpy()
+    for t, p in enumerate(precision.numpy()):
+        slot = tf.range(1 << int(p), dtype=tf.int32)
+        table = tf.fill(tf.shape(slot), t)
+        found = rans._search_bins(slot, table, cdf, starts, intervals).numpy()
+        np.testing.assert_array_equal(found, slots[t, :1 << p])
+        c = cdf.numpy()[starts.numpy()[t] + found]
+        assert np.all(c <= slot.numpy()) and np.all(found < intervals.numpy()[t])
+
+
 @settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_any_symbols_round_trip(data):
@@ -145,9 +170,11 @@ def test_any_symbols_round_trip(data):
     coder = coders.RansCoder(max_lanes=lanes, symbols_per_lane=data.draw(st.integers(1, 50)),
                              bytes_per_lane=data.draw(st.integers(1, 100)))
     string = coder.encode(symbols, indexes, cdf, offset, 1)
-    decoded, ok = coder.decode(string, indexes, cdf, offset)
-    np.testing.assert_array_equal(decoded.numpy(), symbols)
-    assert ok.numpy()
+    for form in (False, True):  # Each form decodes (XLA: its own bin lookup).
+        with rans.compiled(form):
+            decoded, ok = coder.decode(string, indexes, cdf, offset)
+        np.testing.assert_array_equal(decoded.numpy(), symbols)
+        assert ok.numpy()
     assert len(string.numpy()) <= (1 + 4 * lanes + 2 * (count + 1) + 5 * count)
 
 

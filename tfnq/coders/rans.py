@@ -60,6 +60,12 @@ def _table_layout(cdf):
 
 
 _MAX_SLOT_ENTRIES = 1 << 26  # Largest slot table (tables x 2^precision; 256 MB).
+# The XLA form searches the CDF (`_search_bins`) rather than building slot tables when
+# the tables have more entries than this many times the loop's steps: one step's
+# search costs about as much as building 128 entries (measured on a 2-core AMD Zen 3
+# with `scripts/benchmark_coders.py`: ~1 us a step, ~7.5 ns an entry). Either way the
+# bins are the same; this only picks the faster.
+_SEARCH_STEP_COST = 128
 
 
 def _slot_tables(cdf, starts, intervals, precision):
@@ -84,6 +90,24 @@ def _slot_tables(cdf, starts, intervals, precision):
         marks = tf.scatter_nd(where, tf.ones(tf.shape(where)[:1], tf.int32),
                               tf.stack([num_tables, size]))
     return tf.cumsum(marks, axis=1)
+
+
+def _search_bins(slot, table, cdf, starts, intervals):
+    """The bin of each slot in its table without a slot table: the largest `b < n`
+    with `c_b <= slot` (zero-width bins are passed over: the next boundary is the
+    same), found bit by bit from the top, one gather per bit of `n <= 2^16`. The XLA
+    form's lookup where slot tables would cost more to build than this costs to run
+    (`_SEARCH_STEP_COST`): the slot tables of the 960 tables of a UN+UQ model are 16
+    MB, built on every call, and XLA runs the 16 steps fused."""
+    start = tf.gather(starts, table)
+    n = tf.gather(intervals, table)
+    b = tf.zeros_like(start)
+    for bit in reversed(range(_WORD_BITS)):
+        candidate = b + (1 << bit)
+        inside = candidate < n
+        boundary = tf.gather(cdf, start + tf.where(inside, candidate, 0))
+        b = tf.where(inside & (boundary <= slot), candidate, b)
+    return b
 
 
 def _sixteenth_bits(freq, precision):
@@ -192,7 +216,7 @@ def _encode_steps(low, freq, prec, count):
             tf.reshape(emitted, [batch, -1]))
 
 
-def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, slots):
+def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lookup):
     """The rANS decoder, first step first.
 
     Args:
@@ -203,7 +227,11 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, sl
       rows: `[B, T, K]` int32 table of each symbol (`_blocks`).
       count: Number of symbols per string (the rest is padding).
       cdf, starts, precision: the tables (`_table_layout`).
-      slots: `[tables, 2^precision]` the bin of each slot (`_slot_tables`).
+      lookup: How a symbol's bin is found from its slot: `[tables, 2^precision]`
+        the bin of each slot (`_slot_tables`: one gather a step, after building
+        the tables on every call), or `[tables]` the interval counts (a binary
+        search over the table's CDF, `_search_bins`: nothing to build). Both give
+        the same bins.
 
     Returns:
       `(bins, states, words_read, overrun)`: bins `[B, T, K]`; the lanes' final
@@ -221,7 +249,11 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, sl
     def body(t, x, read, overrun, bins):
         r, p, a = table[t], prec[t], on[t]
         slot = tf.bitwise.bitwise_and(x, tf.bitwise.left_shift(tf.ones_like(x), p) - 1)
-        b = tf.where(a, tf.gather_nd(slots, tf.stack([r, tf.cast(slot, tf.int32)], -1)), 0)
+        if lookup.shape.rank == 2:
+            b = tf.gather_nd(lookup, tf.stack([r, tf.cast(slot, tf.int32)], -1))
+        else:
+            b = _search_bins(tf.cast(slot, tf.int32), r, cdf, starts, lookup)
+        b = tf.where(a, b, 0)
         position = tf.gather(starts, r) + b
         c = tf.cast(tf.gather(cdf, position), tf.int64)
         f = tf.cast(tf.gather(cdf, position + 1), tf.int64) - c
@@ -448,9 +480,24 @@ class RansCoder(Coder):
         states = tf.reduce_sum(tf.bitwise.left_shift(state_bytes, shifts), axis=2)
 
         # (The first word's offset is not passed in: XLA compiles a slower loop then.)
-        bins, states, read, overrun = self._in_form(_decode_steps, _decode_steps_xla,
+        # The plain form looks bins up in slot tables (one op a step). The XLA form
+        # searches the CDF instead where building the slot tables (on every call)
+        # would cost more than the search's steps (`_SEARCH_STEP_COST`).
+        slots = lambda: _slot_tables(cdf, starts, intervals, precision)
+        entries = tf.cast(tf.size(starts), tf.int64) * tf.bitwise.left_shift(
+            tf.constant(1, tf.int64), tf.cast(tf.reduce_max(tf.concat([precision, [0]], 0)),
+                                              tf.int64))
+        steps = tf.cast((count + lanes - 1) // lanes, tf.int64)
+        search = entries > _SEARCH_STEP_COST * steps
+
+        def xla_form(*args):
+            return tf.cond(search, lambda: _decode_steps_xla(*args, intervals),
+                           lambda: _decode_steps_xla(*args, slots()))
+
+        bins, states, read, overrun = self._in_form(
+            lambda *args: _decode_steps(*args, slots()), xla_form,
             states, data[:, header:], lengths - header, _blocks(rows, lanes, 0), count,
-            cdf, starts, precision, _slot_tables(cdf, starts, intervals, precision))
+            cdf, starts, precision)
         bins = tf.reshape(bins, [batch, -1])[:, :count]
 
         n = tf.gather(intervals, rows)
