@@ -80,8 +80,10 @@ def _codecs(path, directory):
             suffix = "_xla" if name == "rans-xla" else ""
             encode, decode = getattr(module, "compress" + suffix), getattr(
                 module, "decompress" + suffix)
-            result[name] = (lambda x, f=encode: f(x).numpy(),
-                            lambda d, f=decode: f(tf.constant(d)).numpy(), twins[coder])
+            # (The lambdas hold the module: its functions need its variables alive.)
+            result[name] = (lambda x, f=encode, m=module: f(x).numpy(),
+                            lambda d, f=decode, m=module: f(tf.constant(d)).numpy(),
+                            twins[coder])
     return result
 
 
