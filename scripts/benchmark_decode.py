@@ -9,20 +9,23 @@ as it picks them by itself (`TF_ENABLE_ONEDNN_OPTS` unset: oneDNN only on CPUs w
 AVX-512 VNNI/BF16 or AMX) and with oneDNN on (`=1`, what `tfnq.runtime` sets for
 tfnq's programs), each in a process of its own (TensorFlow reads the switch once):
 
-* the CPU's attainable float32 rate: a 2048^3 matrix product, best of `--repeats`;
+* the CPU's attainable float32 rate: a 2048^3 matrix product, best of `--repeats`
+  (and its bfloat16 rate, for comparison: AMX where the CPU has it);
 * the synthesis' arithmetic, counted from its layers: a transposed convolution of
   support `k x k` and stride `s` makes `k^2 / s^2` multiply-adds per output value and
   input channel, an inverse GDN `C^2` per position (its `1 x 1` convolution); the
   floor is that count at the attainable rate;
 * every synthesis layer alone (as trained: tfc's `SignalConv2D` with explicit
   padding), the whole synthesis, and the same synthesis with each up-sampling layer
-  as one 3x3 convolution onto the sub-pixel phases and a `depth_to_space` (the same
-  linear map; the script checks the difference);
+  as one 3x3 convolution onto the sub-pixel phases and a `depth_to_space`
+  (`tfnq.layers.SubpixelTransform`, what exports decode with: the same linear map;
+  the script checks the difference), in float32 and in bfloat16;
 * the exact hyper-synthesis that selects the coding tables
   (`tfnq.layers.IntegerTransform`, float64 sums of integers);
 * the whole `decompress` of the packaged photo resized to `--size`, as `tfnq.load`
   runs it (XLA form of the rANS coder) and through the SavedModel's plain
-  `decompress` signature (what stock TensorFlow Serving runs).
+  `decompress` signature (what stock TensorFlow Serving runs), and, for an export
+  with a bfloat16 synthesis, `tfnq.load(path, precision="bfloat16")`.
 
 Times are medians of `--repeats` calls after a warm-up, on random latents of the
 image's size for the transforms (values do not change the time). Say what else ran on
@@ -94,20 +97,6 @@ def _layer_flops(layer, output_shape):
     return conv, gdn
 
 
-def _subpixel_kernel(layer):
-    from tfnq.layers import integer_transform
-    taps, offset = integer_transform.upsampling_taps(layer)
-    if taps.shape[0] != 3 or offset != -1:
-        raise ValueError(f"{layer.name}: not a 3x3-patch layer")
-    kernel = layer.kernel.numpy()
-    kh, kw, cin, cout = kernel.shape
-    flat = np.concatenate([kernel.reshape(kh * kw, cin, cout),
-                           np.zeros([1, cin, cout], kernel.dtype)])
-    gathered = flat[np.where(taps >= 0, taps, kh * kw)]  # [3, 3, s, s, cin, cout]
-    s = taps.shape[2]
-    return np.transpose(gathered, (0, 1, 4, 2, 3, 5)).reshape(3, 3, cin, s * s * cout)
-
-
 def measure():
     from tensorflow.python.util import _pywrap_util_port
 
@@ -128,31 +117,39 @@ def measure():
     synthesis = model.synthesis
     x = tf.random.normal([1, height // 16, width // 16, model.num_latents])
     rows = []
-    for layer in synthesis.layers:
+    for i, layer in enumerate(synthesis.layers):
         fn = tf.function(lambda v, layer=layer: layer(v))
         y = fn(x)
         conv, gdn = _layer_flops(layer, y.shape)
+        # The layer as the bfloat16 decoder runs it (the last in float32), and its
+        # nonlinearity (an inverse GDN: float32 in either form) alone.
+        last = i == len(synthesis.layers) - 1
+        alone = layers.SubpixelTransform([layer], float32_layers=(0,) if last else ())
+        low = tf.function(lambda v, alone=alone: alone(v, bfloat16=True))
+        activation = tf.function(lambda v, layer=layer: layer.activation(v))
         rows.append(dict(layer=layer.name, input=list(x.shape[1:]), output=list(y.shape[1:]),
-                         gflop=(conv + gdn) / 1e9, ms=_median_ms(fn, x)))
+                         gflop=(conv + gdn) / 1e9, ms=_median_ms(fn, x),
+                         bf16_ms=_median_ms(low, x),
+                         activation_ms=_median_ms(activation, y) if gdn else 0.0))
         x = y
     result["layers"] = rows
     latents = tf.random.normal([1, height // 16, width // 16, model.num_latents])
-    kernels = [tf.constant(_subpixel_kernel(layer)) for layer in synthesis.layers]
-
-    @tf.function
-    def subpixel(v):
-        for layer, kernel in zip(synthesis.layers, kernels, strict=True):
-            v = tf.nn.depth_to_space(tf.nn.conv2d(v, kernel, 1, "SAME"),
-                                     layer.strides_up[0]) + layer.bias
-            if layer.activation is not None:
-                v = layer.activation(v)
-        return v
-
+    subpixel = layers.SubpixelTransform(synthesis.layers)
     layers_form = tf.function(lambda v: synthesis(v))
+    subpixel_form = tf.function(lambda v: subpixel(v))
+    subpixel_bf16 = tf.function(lambda v: subpixel(v, bfloat16=True))
     result["synthesis_ms"] = _median_ms(layers_form, latents)
-    result["subpixel_ms"] = _median_ms(subpixel, latents)
-    result["subpixel_difference"] = float(tf.reduce_max(tf.abs(
-        layers_form(latents) - subpixel(latents))))
+    result["subpixel_ms"] = _median_ms(subpixel_form, latents)
+    result["subpixel_bf16_ms"] = _median_ms(subpixel_bf16, latents)
+    reference = layers_form(latents)
+    result["subpixel_difference"] = float(tf.reduce_max(tf.abs(reference
+                                                                - subpixel_form(latents))))
+    result["subpixel_bf16_difference"] = float(tf.reduce_max(tf.abs(
+        reference - subpixel_bf16(latents))))
+    bf16 = tf.random.normal([2048, 2048], dtype=tf.float32)
+    bf16 = tf.cast(bf16, tf.bfloat16)
+    matmul(bf16)
+    result["gflops_bf16"] = 2 * 2048**3 / min(_median_ms(matmul, bf16) for _ in range(3)) / 1e6
 
     hyper = layers.IntegerTransform.from_layers(
         model.latent_codec.hyper_synthesis.layers, np.zeros([1]))
@@ -165,6 +162,11 @@ def measure():
     codec = client.load(path)
     data = codec.compress(image)
     result["decompress_ms"] = _median_ms(codec.decompress, data)
+    if "bfloat16" in codec.metadata.get("synthesis_dtypes", []):
+        low = client.load(path, precision="bfloat16")
+        result["decompress_bf16_ms"] = _median_ms(low.decompress, data)
+        result["bf16_max_level_difference"] = int(np.max(np.abs(
+            low.decompress(data).astype(int) - codec.decompress(data).astype(int))))
     loaded = tf.saved_model.load(layout.version_dir(path))
     plain = loaded.signatures["decompress"]
     result["decompress_plain_ms"] = _median_ms(
@@ -196,16 +198,33 @@ def report(results):
     for i, layer in enumerate(first["layers"]):
         row(f"{layer['layer']} {layer['input']} -> {layer['output']}, "
             f"{layer['gflop']:.2f} GFLOP (ms)", lambda r, i=i: f"{r['layers'][i]['ms']:.1f}")
+    for i, layer in enumerate(first["layers"]):
+        row(f"{layer['layer']} as the bfloat16 decoder runs it (ms)",
+            lambda r, i=i: f"{r['layers'][i]['bf16_ms']:.1f}")
+        if layer["activation_ms"]:
+            row(f"{layer['layer']}: its inverse GDN alone, float32 (ms)",
+                lambda r, i=i: f"{r['layers'][i]['activation_ms']:.1f}")
     row("synthesis (ms)", lambda r: f"{r['synthesis_ms']:.1f}")
     row("synthesis, sub-pixel form (ms)", lambda r: f"{r['subpixel_ms']:.1f}")
+    row("synthesis, sub-pixel form, bfloat16 (ms)", lambda r: f"{r['subpixel_bf16_ms']:.1f}")
+    row("bfloat16 rate, 2048^3 matmul (GFLOP/s)", lambda r: f"{r['gflops_bf16']:.0f}")
     row("exact hyper-synthesis, float64 (ms)", lambda r: f"{r['hyper_synthesis_ms']:.1f}")
     row("`decompress`, `tfnq.load` (XLA rANS) (ms)", lambda r: f"{r['decompress_ms']:.1f}")
     row("`decompress` signature (plain rANS) (ms)",
         lambda r: f"{r['decompress_plain_ms']:.1f}")
     row("`decompress` / floor", lambda r: f"{r['decompress_ms'] * r['gflops'] / 1000 / gflop:.2f}")
+    if "decompress_bf16_ms" in first:
+        row("`decompress`, `tfnq.load(precision=\"bfloat16\")` (XLA rANS) (ms)",
+            lambda r: f"{r['decompress_bf16_ms']:.1f}")
+        row("bfloat16 `decompress` / float32 floor",
+            lambda r: f"{r['decompress_bf16_ms'] * r['gflops'] / 1000 / gflop:.2f}")
     lines.append("")
-    lines.append(f"Sub-pixel form against the layers: max |difference| "
-                 f"{first['subpixel_difference']:.2g}.")
+    lines.append(f"Sub-pixel form against the layers (0-1 scale): max |difference| "
+                 f"{first['subpixel_difference']:.2g} in float32, "
+                 f"{first['subpixel_bf16_difference']:.2g} in bfloat16.")
+    if "bf16_max_level_difference" in first:
+        lines.append(f"bfloat16 against float32 `decompress` of the photo: at most "
+                     f"{first['bf16_max_level_difference']} levels apart.")
     return "\n".join(lines)
 
 

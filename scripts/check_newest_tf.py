@@ -19,10 +19,11 @@ it to):
 
 * `--write_reference=<json>` (run in the project venv) records what the project's
   TensorFlow decodes the golden file to: the SHA-256 of the symbols and of the table
-  rows of every section (`decompress_symbols`), of the image from `decompress` and
-  `decompress_xla`, and of the files `compress` and `compress_xla` make of the golden
-  PNG's pixels, with the TensorFlow version, each model's fingerprint and the SHA-256
-  of its golden file (so that a stale reference is noticed).
+  rows of every section (`decompress_symbols`), of the image from `decompress`,
+  `decompress_xla` and the bfloat16 forms, and of the files `compress` and
+  `compress_xla` make of the golden PNG's pixels, with the TensorFlow version, each
+  model's fingerprint and the SHA-256 of its golden file (so that a stale reference is
+  noticed).
 * By default (run in the newest-TF venv) it loads every model with
   `tf.saved_model.load`, decodes the golden file with `decompress_symbols`,
   `decompress` and `decompress_xla` (where the export has it), at every intra-op thread
@@ -30,7 +31,9 @@ it to):
   setting only before it runs anything), and compares with the reference: the symbols
   and rows must be identical; for the image it reports the largest absolute pixel
   difference from the golden PNG (decoded with `tf.io.decode_png`) and whether it is
-  bit-exact (the same SHA-256 as the reference's decode). It also encodes the golden
+  bit-exact (the same SHA-256 as the reference's decode); the same for the bfloat16
+  synthesis (`decompress_bf16`, `decompress_xla_bf16`, where the export has them),
+  whose images must decode but need not be bit-exact. It also encodes the golden
   PNG's pixels with `compress` and `compress_xla` and reports whether the files are
   byte for byte the project's (informational: the analysis transform is float
   arithmetic, so another TensorFlow may round a latent the other way; the files decode
@@ -139,6 +142,11 @@ def _error(e):
     return f"{type(e).__name__}: {message.strip()[:300]}"
 
 
+# The decompress signatures an export may have: float32 synthesis (plain, XLA rANS) and
+# bfloat16 synthesis (hyperpriors; images within a few levels of float32's).
+DECOMPRESS_FORMS = ("decompress", "decompress_xla", "decompress_bf16", "decompress_xla_bf16")
+
+
 def measure(path, data, png):
     """What this TensorFlow makes of one model and its golden file.
 
@@ -179,7 +187,7 @@ def measure(path, data, png):
             result["sections_error"] = _error(e)
     else:
         result["sections_error"] = "no decompress_symbols signature"
-    for form in ("decompress", "decompress_xla"):
+    for form in DECOMPRESS_FORMS:
         if form not in signatures:
             continue
         try:
@@ -242,7 +250,7 @@ def compare(reference, info, measured):
       `problems` (the reasons to fail, empty if none).
     """
     row = dict(loads="yes" if measured.get("loads") else "no", symbols="-", rows="-",
-               plain="-", xla="-", bit_exact="-", reencode="-", problems=[])
+               plain="-", xla="-", bit_exact="-", bf16="-", reencode="-", problems=[])
     problems = row["problems"]
     if "error" in measured:
         problems.append(measured["error"])
@@ -270,21 +278,21 @@ def compare(reference, info, measured):
             row[kind] = "yes" if same else "no"
             if not same:
                 problems.append(f"the decoded {kind} differ from the reference's")
-    exact = []
-    for form, column in (("decompress", "plain"), ("decompress_xla", "xla")):
-        image = measured["images"].get(form)
-        if image is None:
-            if form in reference["images"]:
-                problems.append(f"no {form} signature")
-            continue
-        if "error" in image:
-            row[column] = "error"
-            problems.append(f"{form}: {image['error']}")
-            continue
-        row[column] = str(image["max_diff"]) if "max_diff" in image else "no PNG"
-        exact.append(image["sha256"] == reference["images"].get(form, {}).get("sha256"))
+    plain, xla = _decodes(measured, reference, ("decompress", "decompress_xla"), problems)
+    row["plain"], row["xla"] = plain[0], xla[0]
+    exact = [e for _, e in (plain, xla) if e is not None]
     if exact:
         row["bit_exact"] = "yes" if all(exact) else "no"
+    # The bfloat16 synthesis: decodes (a problem if not); its distance from the float32
+    # golden image, and whether it is the reference's (informational: bfloat16
+    # convolutions may accumulate in another order in another TensorFlow's oneDNN).
+    low = [d for d in _decodes(measured, reference,
+                               ("decompress_bf16", "decompress_xla_bf16"), problems)
+           if d[0] != "-"]
+    if low:
+        exact = [e for _, e in low if e is not None]
+        row["bf16"] = " / ".join(d for d, _ in low) + (
+            f", {'exact' if all(exact) else 'not exact'}" if exact else "")
     same_files = []
     for form in ("compress", "compress_xla"):
         made = measured["files"].get(form)
@@ -300,6 +308,26 @@ def compare(reference, info, measured):
     if same_files:
         row["reencode"] = " / ".join(same_files)
     return row
+
+
+def _decodes(measured, reference, forms, problems):
+    """Per decompress form: its largest pixel difference from the golden PNG ("-"
+    without that signature, "error", "no PNG") and whether its image is the
+    reference's (None if not decoded); a missing or failing form is a problem."""
+    out = []
+    for form in forms:
+        image = measured["images"].get(form)
+        if image is None:
+            if form in reference["images"]:
+                problems.append(f"no {form} signature")
+            out.append(("-", None))
+        elif "error" in image:
+            problems.append(f"{form}: {image['error']}")
+            out.append(("error", None))
+        else:
+            out.append((str(image["max_diff"]) if "max_diff" in image else "no PNG",
+                        image["sha256"] == reference["images"].get(form, {}).get("sha256")))
+    return out
 
 
 def run_workers(threads, models):
@@ -353,17 +381,20 @@ def markdown(rows, reference, command):
         "to, against the reference's. Max pixel diff: the largest absolute difference of "
         "`decompress` (plain) and `decompress_xla` from the golden PNG; bit-exact: both "
         "decode to the reference's image. Re-encode: `compress` / `compress_xla` of the "
-        "golden PNG's pixels make the project's bytes (informational).",
+        "golden PNG's pixels make the project's bytes (informational). bfloat16: the "
+        "largest difference of `decompress_bf16` / `decompress_xla_bf16` (hyperpriors) "
+        "from the (float32) golden PNG, and whether both are the reference's images "
+        "(informational).",
         "",
         "| model | version | threads | loads | symbols identical | rows identical "
-        "| max pixel diff plain / xla | bit-exact | re-encode same bytes |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| max pixel diff plain / xla | bit-exact | bfloat16 | re-encode same bytes |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     problems = []
     for name, version, n, row in rows:
         lines.append(f"| {name} | {version} | {n} | {row['loads']} | {row['symbols']} | "
                      f"{row['rows']} | {row['plain']} / {row['xla']} | {row['bit_exact']} "
-                     f"| {row['reencode']} |")
+                     f"| {row['bf16']} | {row['reencode']} |")
         problems += [f"- {name} at {n} thread(s): {p}" for p in row["problems"]]
     failed = sorted({name for name, _, _, row in rows if row["problems"]})
     count = len({r[0] for r in rows})

@@ -59,6 +59,10 @@ flags.DEFINE_multi_string("bd_anchor", [], "Curve label(s) to compute BD-rate an
                           "repeat or separate with commas.")
 flags.DEFINE_enum("bd_method", "pchip", ["pchip", "cubic", "akima"],
                   "Interpolation for the Bjontegaard deltas (cubic: VCEG-M33).")
+flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"],
+                  "The tfnq models' decoder synthesis (tfnq.load's precision): with "
+                  "bfloat16, each model is its own entry '<name> (bfloat16)' on the curve "
+                  "'<curve> bfloat16'.")
 flags.DEFINE_bool("update_metadata", False, "Store mean results in each model's metadata.")
 flags.DEFINE_string("dataset_name", None, "Name of the set for tables, plot and metadata "
                     "(default: the folder name).")
@@ -112,9 +116,14 @@ def _model_metadata(name):
     path = registry.resolve(name)
     try:
         with open(os.path.join(path, layout.METADATA_PATH)) as f:
-            return path, json.load(f)
+            metadata = json.load(f)
     except (OSError, ValueError) as e:
         raise layout.CodecError(f"tfnq: {path} is not a tfnq model ({e})") from None
+    if FLAGS.precision != "float32":  # Another decoder: an entry and curve of its own.
+        from tfnq.evaluation import results
+        metadata = dict(metadata, name=f"{metadata.get('name') or name} ({FLAGS.precision})",
+                        curve=f"{results.tfnq_curve_label(metadata)} {FLAGS.precision}")
+    return path, metadata
 
 
 def _update_metadata(path, dataset, mean):
@@ -182,6 +191,8 @@ def run():
         raise ValueError("tfnq: nothing to do: give --models, --codecs or --merge")
     if (FLAGS.models or FLAGS.codecs) and not FLAGS.eval_dir:
         raise ValueError("tfnq: --eval_dir is required with --models or --codecs")
+    if FLAGS.update_metadata and FLAGS.precision != "float32":
+        raise ValueError("tfnq: --update_metadata records float32 decoding only")
     if FLAGS.resume and not FLAGS.output:
         raise ValueError("tfnq: --resume needs --output (the results to continue)")
 
@@ -214,12 +225,14 @@ def run():
         for name, path, metadata in models:
             name = metadata.get("name") or name
             settings = results.tfnq_settings(metadata, path)
+            if FLAGS.precision != "float32":
+                settings["precision"] = FLAGS.precision
             reuse = evaluation.reuse(name, "tfnq", settings)
             if all(item.key in reuse for item in images):  # No need to load the model.
                 rows = [dict(reuse[item.key]) for item in images]
             else:
                 with _bar(len(images), name) as bar:
-                    codec = client.load(path)
+                    codec = client.load(path, precision=FLAGS.precision)
                     rows = runner.evaluate_tfnq(codec, images, reuse=reuse,
                                                 on_image=bar.update)
             entry = results.make_entry(name, "tfnq", results.tfnq_curve_label(metadata),

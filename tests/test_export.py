@@ -76,6 +76,14 @@ def test_metadata(exported, codecs):
         assert metadata["training"] == {"lmbda": 0.01, "steps": 0}
 
 
+def test_linear_codec_has_one_synthesis_precision(exported, codecs):
+    assert codecs[UNQ].metadata["synthesis_dtypes"] == ["float32"]
+    assert "decompress_bf16" not in tf.saved_model.load(exported.paths[UNQ]).signatures
+    with pytest.raises(tfnq.CodecError, match="no bfloat16 synthesis"):
+        tfnq.load(exported.paths[UNQ], precision="bfloat16")
+    assert tfnq.load(exported.paths[UNQ], precision="auto").precision == "float32"
+
+
 def test_fingerprints_differ(codecs):
     fingerprints = {name: codecs[name].metadata["fingerprint"]
                     for name in (UNQ, UNUQ, SR, OTHER)}

@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import odd_sizes, random_image
 
 import tfnq
-from tfnq import client, export
+from tfnq import client, coding_config, export
 
 N, M = 8, 12
 CONFIGS = {
@@ -173,10 +173,13 @@ def test_alpha_annealing_changes_the_densities():
 def exported_hyperprior(tmp_path_factory, servables):
     root = tmp_path_factory.mktemp("hp_models")
     paths = {}
-    for mode, name in [("UN+UQ", "hp-un-uq"), ("UN+UQ+SR", "hpsr-un-uq-sr")]:
+    # One with tfc's range coder, one with rANS in core TF ops (two forms).
+    for mode, name, coder in [("UN+UQ", "hp-un-uq", "range"),
+                              ("UN+UQ+SR", "hpsr-un-uq-sr", "rans")]:
         model = servables[mode].model
-        paths[mode] = export.export_model(model, mode, str(root / name),
-                                          training={"lmbda": 0.01})
+        paths[mode] = export.export_model(
+            model, coding_config.get_coding_config(mode).with_coder(coder),
+            str(root / name), training={"lmbda": 0.01})
     return paths
 
 
@@ -189,6 +192,41 @@ def test_exported_savedmodel_round_trip(exported_hyperprior, mode):
     data = codec.compress(image)
     decoded = codec.decompress(data)
     np.testing.assert_array_equal(decoded, codec.reconstruct(image))
+
+
+@pytest.mark.parametrize("mode", ["UN+UQ", "UN+UQ+SR"])
+def test_exported_bfloat16_synthesis(exported_hyperprior, mode):
+    """The same files; each precision's decode is its own reconstruction, bit for bit;
+    bfloat16 within a few levels of float32; every form has its signature."""
+    full = client.load(exported_hyperprior[mode])
+    low = client.load(exported_hyperprior[mode], precision="bfloat16")
+    assert full.precision == "float32" and low.precision == "bfloat16"
+    assert full.metadata["synthesis_dtypes"] == ["float32", "bfloat16"]
+    image = random_image(45, 83, seed=6)
+    data = full.compress(image)
+    assert low.compress(image) == data
+    decoded_full, decoded_low = full.decompress(data), low.decompress(data)
+    np.testing.assert_array_equal(decoded_full, full.reconstruct(image))
+    np.testing.assert_array_equal(decoded_low, low.reconstruct(image))
+    difference = np.abs(decoded_full.astype(int) - decoded_low.astype(int))
+    assert difference.max() <= 8
+    loaded = tf.saved_model.load(exported_hyperprior[mode])
+    forms = {name for name in loaded.signatures
+             if name.startswith("decompress") and name != "decompress_symbols"}
+    both = {"decompress", "decompress_bf16"}  # The SR model codes with rANS (+ XLA).
+    assert forms == (both | {"decompress_xla", "decompress_xla_bf16"} if mode == "UN+UQ+SR"
+                     else both)
+    for name in sorted(forms):
+        decoded = loaded.signatures[name](bitstring=tf.constant(data))["image"].numpy()
+        np.testing.assert_array_equal(
+            decoded, decoded_low if name.endswith("bf16") else decoded_full, err_msg=name)
+
+
+def test_precision_choice_is_checked(exported_hyperprior):
+    with pytest.raises(tfnq.CodecError, match="precision must be"):
+        client.load(exported_hyperprior["UN+UQ"], precision="float16")
+    auto = client.load(exported_hyperprior["UN+UQ"], precision="auto")
+    assert auto.precision == ("bfloat16" if client.native_bfloat16() else "float32")
 
 
 def test_exported_savedmodel_refuses_damaged_and_foreign_files(exported_hyperprior):

@@ -58,7 +58,7 @@ def _row(stdout, threads=1):
         cells = [c.strip() for c in line.strip("|").split("|")]
         if cells[0] == NAME and cells[2] == str(threads):
             return dict(zip(["model", "version", "threads", "loads", "symbols", "rows",
-                             "diff", "bit_exact", "reencode"], cells, strict=True))
+                             "diff", "bit_exact", "bf16", "reencode"], cells, strict=True))
     raise AssertionError(f"no row of {NAME} at {threads} thread(s) in:\n{stdout}")
 
 
@@ -87,6 +87,7 @@ def test_check_passes_against_its_own_reference(setup):
     row = _row(result.stdout)
     assert row["loads"] == row["symbols"] == row["rows"] == row["bit_exact"] == "yes"
     assert row["diff"] == "0 / 0" and row["reencode"] == "yes / yes"
+    assert row["bf16"] == "-"  # A linear codec: float32 only.
     report = output.read_text()
     assert report.strip() == result.stdout.strip()
     assert "check_newest_tf.py" in report and "--threads=1" in report

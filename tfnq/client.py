@@ -23,24 +23,67 @@ import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
 
 from tfnq import bitstream, bitstream_v2, layout, limits
 
-__all__ = ["Codec", "load"]
+__all__ = ["PRECISIONS", "Codec", "load", "native_bfloat16"]
+
+
+PRECISIONS = ("float32", "bfloat16", "auto")
+
+
+def native_bfloat16():
+    """Whether this machine computes in bfloat16 natively: a CPU with AMX or AVX-512
+    BF16 (read from /proc/cpuinfo; False where it cannot be read) and no GPU visible
+    to TensorFlow (on a GPU, ask for "bfloat16" explicitly where it has the units)."""
+    if tf.config.list_physical_devices("GPU"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 class Codec:
-    """A loaded tfnq SavedModel: numpy images in, bytes out, and back."""
+    """A loaded tfnq SavedModel: numpy images in, bytes out, and back.
 
-    def __init__(self, path):
+    Args:
+      path: Model folder or version folder.
+      precision: The decoder's synthesis: "float32" (the default: `decompress` gives
+        `reconstruct`'s image on any machine up to float rounding), "bfloat16" (for
+        exports that have it, `metadata["synthesis_dtypes"]`: about 3x faster on CPUs
+        with AMX, within a few levels of float32; docs/decode_speed.md) or "auto"
+        (bfloat16 where the export has it and `native_bfloat16()`). `decompress` and
+        `reconstruct` use the same, so they agree bit for bit; files do not depend on
+        it.
+    """
+
+    def __init__(self, path, precision="float32"):
+        if precision not in PRECISIONS:
+            raise layout.CodecError(f"tfnq: precision must be one of {PRECISIONS}, "
+                                    f"not {precision!r}")
         self.path = layout.version_dir(path)
         self.metadata = layout.read_metadata(self.path)
         if not os.path.exists(os.path.join(self.path, "saved_model.pb")):
             raise layout.CodecError(f"tfnq: no SavedModel found at {self.path}")
+        dtypes = self.metadata.get("synthesis_dtypes") or ["float32"]
+        if precision == "auto":
+            precision = "bfloat16" if "bfloat16" in dtypes and native_bfloat16() else "float32"
+        if precision not in dtypes:
+            raise layout.CodecError(f"tfnq: {self.name} has no {precision} synthesis "
+                                    f"(it has {', '.join(dtypes)})")
+        self.precision = precision
         self._module = tf.saved_model.load(self.path)
         # Exports coded with rANS in core TF ops have the same coding in an XLA form
         # (the same files, much faster), which this process can run.
+        suffix = "_bf16" if precision == "bfloat16" else ""
         self._compress = getattr(self._module, "compress_xla", None) or getattr(
             self._module, "compress", None)
-        self._decompress = getattr(self._module, "decompress_xla", None) or getattr(
-            self._module, "decompress", None)
+        self._decompress = getattr(self._module, f"decompress_xla{suffix}", None) or getattr(
+            self._module, f"decompress{suffix}", None)
+        self._reconstruct = getattr(self._module, f"reconstruct{suffix}")
         coder = (self.metadata.get("coding_config") or {}).get("coder", "range")
         self._stack = _StackCoding(self._module, coder, self.metadata) if hasattr(
             self._module, "to_symbols") else None
@@ -138,7 +181,7 @@ class Codec:
 
     def reconstruct(self, image):
         """Encoder-side reconstruction from the quantized latents (no coding)."""
-        return self._run(self._module.reconstruct, self._check_image(image)).numpy()
+        return self._run(self._reconstruct, self._check_image(image)).numpy()
 
     def estimate_bits(self, image):
         """Estimated bits of the latents (without container overhead)."""
@@ -214,6 +257,7 @@ def _plain_message(error):
     return "tfnq: " + (error.message.strip().splitlines() or ["error"])[0]
 
 
-def load(path):
-    """Loads an exported tfnq model (model folder or version folder) as a `Codec`."""
-    return Codec(path)
+def load(path, precision="float32"):
+    """Loads an exported tfnq model (model folder or version folder) as a `Codec`
+    (`precision`: of the decoder's synthesis, see `Codec`)."""
+    return Codec(path, precision=precision)

@@ -195,6 +195,11 @@ class _Servable(tf.Module):
         self.fingerprint = int(fingerprint)
         self._fingerprint = tf.constant(self.fingerprint, tf.int64)
         self._mode_id = tf.constant(self.mode.id, tf.int32)
+        # The decoder's synthesis in bfloat16 too (`CompressionModel.coding_synthesize`):
+        # `*_bf16` functions beside the float32 ones, the same files.
+        self.bfloat16 = bool(model.bfloat16_synthesis) and not self.stack
+        if self.bfloat16:
+            self._bfloat16_functions()
 
     @property
     def model(self):
@@ -204,7 +209,19 @@ class _Servable(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def reconstruct(self, image):
         """The reconstruction the encoder computes from its own quantized latents."""
+        if self.bfloat16:
+            return self._reconstruct_in(image, False)
         return self.model.reconstruct_image(image)
+
+    def _bfloat16_functions(self):
+        """`reconstruct_bf16`, where the model's synthesis has a bfloat16 form (one
+        function holds both forms; a flag picks one at run time)."""
+        image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+        self._reconstruct_in = tf.function(
+            lambda image, bfloat16: self.model.reconstruct_image(image, bfloat16),
+            input_signature=[image, tf.TensorSpec([], tf.bool, name="bfloat16")])
+        self.reconstruct_bf16 = tf.function(lambda image: self._reconstruct_in(image, True),
+                                            input_signature=[image])
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def estimate_bits(self, image):
@@ -228,32 +245,45 @@ class ServableCodec(_Servable):
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
     def decompress(self, bitstring):
         """One tfnq file (format version 2, or 1 for a preset) -> uint8 `[H, W, 3]` image."""
-        if self._two_forms:
-            return self._decompress_in_form(bitstring, False)
-        return self._decompress(bitstring)
+        return self._decompress_in_form(bitstring, False, False)
 
     def __init__(self, model, mode, **kwargs):
         super().__init__(model, mode, **kwargs)
         coder = self.coding_models[0].coder
         self._two_forms = isinstance(coder, coders.RansCoder) and coder.jit_compile is None
+        image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+        bitstring = tf.TensorSpec([], tf.string, name="bitstring")
+        xla = tf.TensorSpec([], tf.bool, name="xla")
+        bfloat16 = tf.TensorSpec([], tf.bool, name="bfloat16")
+        # One decoding function holds every form the export has, and flags pick one at
+        # run time, so the model is in the SavedModel once: the coder's loops plain or
+        # compiled with XLA (rANS: the same files), the synthesis in float32 or
+        # bfloat16 (where the model has that form).
+        self._decompress_in_form = tf.function(self._in_form(self._decompress),
+                                               input_signature=[bitstring, xla, bfloat16])
         if self._two_forms:
             # rANS in both forms (the same files): plain loops for any runtime, and
             # XLA-compiled ones (`compress_xla`, `decompress_xla`: much faster, for
             # runtimes that allow XLA; stock TF Serving needs
-            # --xla_cpu_compilation_enabled). One function holds both loops and a
-            # flag picks one at run time, so the model is in the SavedModel once.
-            image = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
-            bitstring = tf.TensorSpec([], tf.string, name="bitstring")
-            xla = tf.TensorSpec([], tf.bool, name="xla")
+            # --xla_cpu_compilation_enabled).
             self._compress_in_form = tf.function(self._in_form(self._compress),
                                                  input_signature=[image, xla])
-            self._decompress_in_form = tf.function(self._in_form(self._decompress),
-                                                   input_signature=[bitstring, xla])
             self.compress_xla = tf.function(lambda image: self._compress_in_form(image, True),
                                             input_signature=[image])
             self.decompress_xla = tf.function(
-                lambda bitstring: self._decompress_in_form(bitstring, True),
+                lambda bitstring: self._decompress_in_form(bitstring, True, False),
                 input_signature=[bitstring])
+        if self.bfloat16:
+            # The synthesis in bfloat16 (`decompress_bf16`, and `decompress_xla_bf16`
+            # with rANS): for CPUs with AMX or AVX-512 BF16 and GPUs with bfloat16
+            # arithmetic; the same files, images within a few levels.
+            self.decompress_bf16 = tf.function(
+                lambda bitstring: self._decompress_in_form(bitstring, False, True),
+                input_signature=[bitstring])
+            if self._two_forms:
+                self.decompress_xla_bf16 = tf.function(
+                    lambda bitstring: self._decompress_in_form(bitstring, True, True),
+                    input_signature=[bitstring])
         if self.mode.inputs:  # The encoder inputs a configuration declares, by name.
             specs = [tf.TensorSpec([], tf.as_dtype(dtype), name=name)
                      for name, dtype, _ in self.mode.inputs]
@@ -262,11 +292,12 @@ class ServableCodec(_Servable):
                 input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")]
                 + specs)
 
-    @staticmethod
-    def _in_form(function):
-        def in_form(value, xla):
+    def _in_form(self, function):
+        def in_form(value, xla, *args):
+            if not self._two_forms:  # One form of coding (the flag is ignored).
+                return function(value, *args)
             with coders.rans.compiled(xla):
-                return function(value)
+                return function(value, *args)
         return in_form
 
     def _compress_with_inputs(self, image, *values):
@@ -279,9 +310,10 @@ class ServableCodec(_Servable):
             sections = self.model.compress_image(image, inputs)
         return bitstream_v2.pack(self._fingerprint, shape[0], shape[1], sections)
 
-    def _decompress(self, bitstring):
+    def _decompress(self, bitstring, bfloat16=False):
         height, width, sections = self._parse(bitstring)
-        return self.model.decompress_image(sections, height, width)
+        return self.model.decompress_image(sections, height, width,
+                                           bfloat16 if self.bfloat16 else False)
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
     def decompress_symbols(self, bitstring):
@@ -445,6 +477,12 @@ def _signatures(codec):
         signatures["decompress_xla"] = tf.function(
             lambda bitstring: {"image": codec.decompress_xla(bitstring)},
             input_signature=codec.decompress.input_signature).get_concrete_function()
+    for name in ("decompress_bf16", "decompress_xla_bf16"):
+        function = getattr(codec, name, None)
+        if function is not None:
+            signatures[name] = tf.function(
+                lambda bitstring, function=function: {"image": function(bitstring)},
+                input_signature=codec.decompress.input_signature).get_concrete_function()
     if codec.mode.inputs:
         function = codec.compress_with_inputs
         signatures["compress_with_inputs"] = tf.function(
@@ -520,6 +558,10 @@ def export_model(model, mode, path, version=1, training=None, coder=None, rate=N
             fingerprint=f"{codec.fingerprint:08x}",
             config=model.get_config(),
             numerics=int(getattr(model, "numerics", 1)),
+            # The decoder's synthesis forms (signatures `decompress_bf16`, ...): not part
+            # of the fingerprint, since the files are the same.
+            synthesis_dtypes=(["float32", "bfloat16"] if getattr(codec, "bfloat16", False)
+                              else ["float32"]),
             coder=(coders.get_coder(codec.mode.coder) if codec.stack
                    else codec.coding_models[0].coder).name_tag,
             training=training or {},

@@ -23,7 +23,8 @@ classical codec at one quality::
     }
 
 `settings` of a tfnq entry: ``architecture``, ``mode``, ``lmbda``,
-``training_steps``, ``fingerprint`` and ``path`` (from the model's metadata);
+``training_steps``, ``fingerprint`` and ``path`` (from the model's metadata), and
+``precision`` where the decoder's synthesis was not float32 (``bfloat16``);
 of a classical entry: ``codec``, ``quality``, ``quality_meaning``, the fixed
 encoder parameters and ``library`` (library versions), see
 `tfnq.evaluation.classical`.

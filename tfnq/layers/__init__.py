@@ -10,6 +10,7 @@ from tfnq.layers.hyperprior_transforms import (
 from tfnq.layers.integer_transform import ACTIVATION_BITS, IntegerTransform
 from tfnq.layers.signal_conv import SignalConv2D
 from tfnq.layers.soft_round import SoftRound, SoftRoundConditionalMean, SoftRoundInverse
+from tfnq.layers.subpixel import SubpixelTransform
 
 __all__ = [
     "ACTIVATION_BITS",
@@ -23,6 +24,7 @@ __all__ = [
     "SoftRound",
     "SoftRoundConditionalMean",
     "SoftRoundInverse",
+    "SubpixelTransform",
     "SynthesisTransform",
     "block_basis",
 ]

@@ -47,6 +47,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfnq.layers.subpixel import subpixel_kernel, upsampling_taps
 from tfnq.ops import rdft
 
 __all__ = [
@@ -72,65 +73,6 @@ def _activation_kind(activation):
     if activation in (tf.nn.relu, tf.keras.activations.relu):
         return "relu"
     raise ValueError(f"IntegerTransform has no integer form of activation {activation!r}")
-
-
-def upsampling_taps(layer):
-    """Which kernel tap feeds which sub-pixel output of an up-sampling `SignalConv2D`.
-
-    Output pixel `s * i + p` (per axis, `s = strides_up`) of the layer is a sum over
-    input pixels `i + d`, `d` in `[d_min, d_min + T)`. Read off the layer's own
-    arithmetic: the layer's convolution with a kernel whose taps are numbered
-    `1 .. kh * kw` is applied to a unit impulse (one nonzero product per output, so
-    the float output is the tap number exactly).
-
-    Args:
-      layer: A `tfc.SignalConv2D` (or tfnq's) with `strides_down` 1.
-
-    Returns:
-      `(taps, d_min)`: int array `[T, T, s, s]` of flattened kernel tap numbers
-      (`-1`: no tap), and the offset of the first input row/column.
-
-    Raises:
-      ValueError: If the layer down-samples, or its output size is not `s` times its
-        input size.
-    """
-    from tfnq.layers.signal_conv import SignalConv2D  # Not at import: a layer module.
-
-    if tuple(layer.strides_down) != (1, 1):
-        raise ValueError("IntegerTransform takes layers without down-sampling")
-    kh, kw = layer.kernel_support
-    sy, sx = layer.strides_up
-    if (kh, kw) != (kw, kh) or sy != sx:
-        raise ValueError("IntegerTransform takes square kernels and strides")
-    k, s = kh, sy
-    probe = SignalConv2D(1, (k, k), corr=layer.corr, strides_up=s, padding=layer.padding,
-                         extra_pad_end=layer.extra_pad_end, use_bias=False,
-                         kernel_parameter="variable", dtype=tf.float32)
-    probe.build([None, None, None, 1])
-    probe.kernel_parameter.assign(
-        np.arange(1, k * k + 1, dtype=np.float32).reshape(k, k, 1, 1))
-    size, center = 4 * k + 1, 2 * k
-    impulse = np.zeros([1, size, size, 1], np.float32)
-    impulse[0, center, center, 0] = 1
-    out = probe(impulse).numpy()[0, :, :, 0]
-    if out.shape != (s * size, s * size):
-        raise ValueError(f"IntegerTransform: {layer.name} maps {size} pixels to "
-                         f"{out.shape[0]}, not {s * size}")
-    span = range(-k, k + 1)
-    taps = np.full([len(span), len(span), s, s], -1, np.int64)
-    for a, dy in enumerate(span):
-        for b, dx in enumerate(span):
-            for py in range(s):
-                for px in range(s):
-                    value = out[s * (center - dy) + py, s * (center - dx) + px]
-                    if value:
-                        taps[a, b, py, px] = int(value) - 1
-    used = np.flatnonzero((taps >= 0).any(axis=(1, 2, 3)))
-    taps = taps[used[0]:used[-1] + 1][:, used[0]:used[-1] + 1]
-    if sorted(taps[taps >= 0].tolist()) != list(range(k * k)):
-        raise ValueError(f"IntegerTransform: the taps of {layer.name} are not a "
-                         "partition of its kernel")
-    return taps, int(span[used[0]])
 
 
 def _float_kernel(layer):
@@ -240,15 +182,8 @@ class IntegerTransform(tf.Module):
 
     def _submatrix(self, i):
         """Layer `i`'s kernel as the `[T*T*cin, s*s*cout]` matrix of its patches."""
-        kernel = self.kernels[i]
-        kh, kw, cin, cout = kernel.shape
-        taps = self._taps[i]
-        flat = tf.concat([tf.reshape(tf.cast(kernel, tf.float64), [kh * kw, cin, cout]),
-                          tf.zeros([1, cin, cout], tf.float64)], axis=0)
-        gathered = tf.gather(flat, np.where(taps >= 0, taps, kh * kw))  # [T,T,s,s,cin,cout]
-        t, s = taps.shape[0], taps.shape[2]
-        gathered = tf.transpose(gathered, (0, 1, 4, 2, 3, 5))
-        return tf.reshape(gathered, [t * t * cin, s * s * cout])
+        kernel = subpixel_kernel(tf.cast(self.kernels[i], tf.float64), self._taps[i])
+        return tf.reshape(kernel, [-1, kernel.shape[-1]])
 
     def _layer(self, i, values):
         """One layer on integer activations `[B, H, W, cin]` (float64)."""

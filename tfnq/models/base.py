@@ -40,6 +40,8 @@ class CompressionModel(tf.keras.Model):
     # and the per-image encoder inputs (`CodingConfig.inputs`) they take.
     supported_stages = {"inference": ("none",), "refinement": ("none",)}
     supported_inputs = ()
+    # Whether the decoder's synthesis has a bfloat16 form (`coding_synthesize`).
+    bfloat16_synthesis = False
 
     def analyze(self, x):
         """Latents of a float32 batch `[B, H, W, 3]` in 0-255."""
@@ -48,6 +50,18 @@ class CompressionModel(tf.keras.Model):
     def synthesize(self, latents):
         """Reconstruction (float, 0-255) of decoded latents."""
         raise NotImplementedError
+
+    def coding_synthesize(self, latents, bfloat16=False):
+        """The reconstruction a decoder computes from decoded latents (float, 0-255).
+
+        `synthesize` by default. A model may compute the same map in a form that runs
+        faster at test time (e.g. sub-pixel convolutions), and, if it sets
+        `bfloat16_synthesis`, in bfloat16 where `bfloat16` (a Python bool or a bool
+        tensor) says so. The symbols of a file never depend on this: only the decoded
+        image does, by the precision's rounding.
+        """
+        del bfloat16
+        return self.synthesize(latents)
 
     def infer(self, latents, x, **inputs):
         """Encode-time inference: the latents to code for padded image batch `x`.
@@ -201,18 +215,20 @@ class CompressionModel(tf.keras.Model):
             inputs = {name: default for name, _, default in self.coding_mode.inputs}
         return self.infer(self.analyze(x), x, **inputs)
 
-    def _image(self, latents_hat, height, width):
-        return padding.crop_to_image(self.synthesize(self.refine(latents_hat)), height, width)
+    def _image(self, latents_hat, height, width, bfloat16=False):
+        return padding.crop_to_image(
+            self.coding_synthesize(self.refine(latents_hat), bfloat16), height, width)
 
     def compress_image(self, image, inputs=None):
         """uint8 `[H, W, 3]` -> list of `num_sections` scalar strings (`inputs`: the
         coding configuration's encoder inputs, by name; their defaults if None)."""
         return self.latent_codec.compress(self._latents(image, inputs))
 
-    def decompress_image(self, sections, height, width):
-        """Sections from `compress_image` -> uint8 `[height, width, 3]`."""
+    def decompress_image(self, sections, height, width, bfloat16=False):
+        """Sections from `compress_image` -> uint8 `[height, width, 3]` (`bfloat16`:
+        see `coding_synthesize`)."""
         latents_hat = self.latent_codec.decompress(sections, self.latent_shape(height, width))
-        return self._image(latents_hat, height, width)
+        return self._image(latents_hat, height, width, bfloat16)
 
     # Coding through symbols, for a coder outside the graph (`tfnq.coders.StackCoder`):
     # an export traces these, and `tfnq.client` runs the coder between them.
@@ -232,16 +248,17 @@ class CompressionModel(tf.keras.Model):
         """Table rows of section `k`'s symbols, given the symbols of the sections before."""
         return self.latent_codec.section_rows(k, self._decoder_state(symbols, height, width))
 
-    def image_from_symbols(self, symbols, height, width):
+    def image_from_symbols(self, symbols, height, width, bfloat16=False):
         """The symbols of every section -> uint8 `[height, width, 3]`."""
         state = self._decoder_state(symbols, height, width)
-        return self._image(self.latent_codec.latents_from(state), height, width)
+        return self._image(self.latent_codec.latents_from(state), height, width, bfloat16)
 
-    def reconstruct_image(self, image):
-        """The reconstruction the encoder computes from its own quantized latents."""
+    def reconstruct_image(self, image, bfloat16=False):
+        """The reconstruction the encoder computes from its own quantized latents: the
+        decoder's image, bit for bit, with the same `bfloat16`."""
         latents_hat, _ = self.latent_codec.quantize(self._latents(image))
         shape = tf.shape(image)
-        return self._image(latents_hat, shape[0], shape[1])
+        return self._image(latents_hat, shape[0], shape[1], bfloat16)
 
     def estimate_bits(self, image):
         """Information content of the coded latents under the coding tables."""
