@@ -133,8 +133,10 @@ def _reexport(model, metadata):
                        if FLAGS.keep_fingerprint and mode == own else None)
         config = coding_config.get_coding_config(mode).with_coder(FLAGS.coder)
         # Its own mode with its own tables decodes as the export did: same results.
-        extra = ({"evaluation": metadata["evaluation"]}
-                 if mode == own and same_files and "evaluation" in metadata else {})
+        # The same files (e.g. another form of the same decoder): its own results, and
+        # the export it replaced, whose files still get their clear error.
+        extra = ({k: metadata[k] for k in ("evaluation", "replaces") if k in metadata}
+                 if mode == own and same_files else {})
         if mode == own and not same_files and FLAGS.record_replaces:
             # Same weights, other files: a file of the export this one replaces gets a
             # clear error (tfnq.client), not just "another model".
