@@ -312,8 +312,7 @@ class ServableCodec(_Servable):
 
     def _decompress(self, bitstring, bfloat16=False):
         height, width, sections = self._parse(bitstring)
-        return self.model.decompress_image(sections, height, width,
-                                           bfloat16 if self.bfloat16 else False)
+        return self.model.decompress_image(sections, height, width, bfloat16)
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstring")])
     def decompress_symbols(self, bitstring):

@@ -113,15 +113,17 @@ def subpixel_kernel(kernel, taps):
     return tf.reshape(tf.transpose(gathered, (0, 1, 4, 2, 3, 5)), [t, t, cin, s * s * cout])
 
 
-class SubpixelTransform(tf.Module):
+class SubpixelTransform:
     """Trained up-sampling `SignalConv2D` layers as sub-pixel convolutions.
 
     `SubpixelTransform(layers)(x)` equals `x` through the layers in sequence up to
     float rounding, in float32; `bfloat16=True` runs the convolutions of all layers
-    but `float32_layers` in bfloat16 (module docstring).
+    but `float32_layers` in bfloat16 (module docstring). A plain callable, not a
+    `tf.Module`: it owns no variables (the layers' belong to their model), so a Keras
+    model can hold it without it entering the model's checkpoints.
     """
 
-    def __init__(self, layers, float32_layers=(-1,), name="subpixel_transform"):
+    def __init__(self, layers, float32_layers=(-1,)):
         """Initializer.
 
         Args:
@@ -130,37 +132,26 @@ class SubpixelTransform(tf.Module):
             copied.
           float32_layers: Indexes of layers whose convolutions stay float32 in the
             bfloat16 form.
-          name: Module name.
 
         Raises:
           ValueError: For a layer that does not up-sample by its stride exactly (see
-            `upsampling_taps`).
+            `upsampling_taps`), or whose taps are not centred (what `SAME` padding
+            computes: every `SignalConv2D` with an odd kernel and "same_zeros").
         """
-        super().__init__(name=name)
-        self._layers = list(layers)  # A list attribute of a tf.Module is tracked;
-        count = len(self._layers)     # the layers' variables belong to the model.
-        self._taps, self._offsets = [], []
+        self._layers = list(layers)
+        self._taps = []
         for layer in self._layers:
             taps, offset = upsampling_taps(layer)
+            if 2 * offset != 1 - taps.shape[0]:
+                raise ValueError(f"tfnq: the taps of {layer.name} are not centred")
             self._taps.append(taps)
-            self._offsets.append(offset)
-        self._float32 = {i % count for i in float32_layers}
+        self._float32 = {i % len(self._layers) for i in float32_layers}
 
     def _layer(self, i, values, dtype):
-        layer, taps, d = self._layers[i], self._taps[i], self._offsets[i]
-        t, s = taps.shape[0], taps.shape[2]
+        layer, taps = self._layers[i], self._taps[i]
+        s = taps.shape[2]
         kernel = tf.cast(subpixel_kernel(tf.cast(layer.kernel, tf.float32), taps), dtype)
-        values = tf.cast(values, dtype)
-        if 2 * d == 1 - t:  # Centred taps: what "SAME" pads, and no copy.
-            out = tf.nn.conv2d(values, kernel, 1, "SAME")
-        else:
-            # Output pixel i takes input pixels i + d .. i + d + t - 1 (zeros outside).
-            shape = tf.shape(values)
-            before, after = max(-d, 0), max(d + t - 1, 0)
-            values = tf.pad(values, [[0, 0], [before, after], [before, after], [0, 0]])
-            start = before + d
-            out = tf.nn.conv2d(values[:, start:, start:, :], kernel, 1, "VALID")
-            out = out[:, :shape[1], :shape[2], :]
+        out = tf.nn.conv2d(tf.cast(values, dtype), kernel, 1, "SAME")  # Centred taps.
         out = tf.cast(out, tf.float32)
         if s > 1:
             out = tf.nn.depth_to_space(out, s)

@@ -33,13 +33,6 @@ from tfnq.models import base
 __all__ = ["MeanScaleHyperprior"]
 
 
-class _Hidden:
-    """Holds a module without making it a dependency of a Keras model."""
-
-    def __init__(self, transform):
-        self.transform = transform
-
-
 class MeanScaleHyperprior(base.CompressionModel):
     """Mean-scale hyperprior with universal quantization and soft rounding."""
 
@@ -101,15 +94,11 @@ class MeanScaleHyperprior(base.CompressionModel):
             gains_fn=self._gains, hyper_stride=self.downsampling // self.latent_stride,
             num_scales=self.num_scales, scale_min=self.scale_min, scale_max=self.scale_max,
             num_noise_levels=self.num_noise_levels, expected_grads=self.expected_grads)
-        # The decoder's form of the synthesis: the same layers (no variables of its
-        # own), hidden from Keras' tracking so that checkpoints keep their layout.
-        self._coding_synthesis_holder = _Hidden(layers.SubpixelTransform(self.synthesis.layers))
+        # The decoder's form of the synthesis: the same layers, no variables of its own
+        # (not tracked: checkpoints keep their layout).
+        self._coding_synthesis = layers.SubpixelTransform(self.synthesis.layers)
         self.coding_rate = None
         self.built = True
-
-    @property
-    def _coding_synthesis(self):
-        return self._coding_synthesis_holder.transform
 
     def get_config(self):
         return dict(
