@@ -32,6 +32,7 @@ exactly, and that decoded symbols fit int32.
 """
 
 import contextlib
+import functools
 import threading
 
 import tensorflow as tf
@@ -146,12 +147,14 @@ def _active(shape, count):
 
 
 def _symbol_coding(symbols, rows, cdf, cdf_offset, starts, intervals, precision):
-    """What the encoder needs of each symbol (any shape), from its table.
+    """What the encoder needs of each symbol (`[B, N]`), from its table.
 
     Returns:
-      `(low, freq, prec, escapes, overflow)`: the start and size of its interval
-      (int32), its table's precision, its zigzagged escape value (int64) and
-      whether it has one (outside its table's range: coded as the overflow bin).
+      `(low, freq, prec, escapes, overflow, information)`: the start and size of its
+      interval (int32), its table's precision, its zigzagged escape value (int64) and
+      whether it has one (outside its table's range: coded as the overflow bin); and
+      the information content of the largest string in bytes (int32, from
+      `_sixteenth_bits`), which sets the lane count.
     """
     n = tf.gather(intervals, rows)
     distance = tf.cast(symbols, tf.int64) - tf.cast(tf.gather(cdf_offset, rows), tf.int64)
@@ -161,16 +164,37 @@ def _symbol_coding(symbols, rows, cdf, cdf_offset, starts, intervals, precision)
     low = tf.gather(cdf, position)
     freq = tf.gather(cdf, position + 1) - low
     escapes = tf.where(distance < 0, 2 * (-distance - 1), 2 * (distance - top) + 1)
-    return low, freq, tf.gather(precision, rows), escapes, overflow
+    prec = tf.gather(precision, rows)
+    information = tf.reduce_max(tf.concat(
+        [tf.reduce_sum(_sixteenth_bits(freq, prec), axis=1) // 128, [0]], 0))
+    return low, freq, prec, escapes, overflow, tf.cast(information, tf.int32)
 
 
-def _encode_steps(low, freq, prec, count):
+def _symbol_values(bins, rows, escapes, intervals, cdf_offset):
+    """The decoded symbols `[B, N]` from their bins and (where a bin is the overflow
+    bin) escapes, and whether all of a string's fit int32 (`[B]`)."""
+    top = tf.cast(tf.gather(intervals, rows) - 1, tf.int64)
+    half = tf.bitwise.right_shift(escapes, 1)
+    distance = tf.where(tf.equal(tf.bitwise.bitwise_and(escapes, 1), 0), -half - 1, top + half)
+    distance = tf.where(tf.equal(tf.cast(bins, tf.int64), top), distance,
+                        tf.cast(bins, tf.int64))
+    values = tf.cast(tf.gather(cdf_offset, rows), tf.int64) + distance
+    fits = (values >= tf.int32.min) & (values <= tf.int32.max)
+    return tf.cast(tf.where(fits, values, 0), tf.int32), tf.reduce_all(fits, axis=1)
+
+
+def _encode_steps(low, freq, prec, count, xla=False):
     """The rANS encoder, last step first.
 
     Args:
       low, freq, prec: `[B, T, K]` int32 interval start, size and precision of each
         symbol (`_symbol_coding`, `_blocks`).
       count: Number of symbols per string (the rest is padding).
+      xla: Whether XLA compiles the loop: its quotient `x // f` is then a float64
+        division (exact: `x < 2^32` and `f <= 2^16`, so the quotient's fraction is at
+        least `2^-16` away from the next integer, far more than float64's rounding
+        error; CPUs divide float64 vectors, not int64 ones); the plain form keeps
+        int64's one op.
 
     Returns:
       `(header, word_bytes, emitted)`: the lane count and final states as bytes
@@ -197,7 +221,12 @@ def _encode_steps(low, freq, prec, count):
         words = words.write(t, tf.bitwise.bitwise_and(x, 0xFFFF))
         emitted = emitted.write(t, emit)
         x = tf.where(emit, tf.bitwise.right_shift(x, _WORD_BITS), x)
-        coded = tf.bitwise.left_shift(x // f, p) + x % f + c
+        if xla:
+            q = tf.cast(tf.math.floor(tf.cast(x, tf.float64) / tf.cast(f, tf.float64)),
+                        tf.int64)
+        else:
+            q = x // f
+        coded = tf.bitwise.left_shift(q, p) + (x - q * f) + c
         return t - 1, tf.where(a, coded, x), words, emitted
 
     x0 = tf.fill([batch, lanes], tf.constant(_LOW, tf.int64))
@@ -216,7 +245,8 @@ def _encode_steps(low, freq, prec, count):
             tf.reshape(emitted, [batch, -1]))
 
 
-def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lookup):
+def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lookup,
+                  xla=False):
     """The rANS decoder, first step first.
 
     Args:
@@ -232,6 +262,9 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lo
         the tables on every call), or `[tables]` the interval counts (a binary
         search over the table's CDF, `_search_bins`: nothing to build). Both give
         the same bins.
+      xla: Whether XLA compiles the loop: the word offsets of the lanes are then
+        prefix sums by doubling (`_exclusive_sums`; XLA makes a cumulative sum a
+        quadratic reduction), a cumulative sum op in the plain form.
 
     Returns:
       `(bins, states, words_read, overrun)`: bins `[B, T, K]`; the lanes' final
@@ -243,14 +276,23 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lo
     table = tf.transpose(rows, [1, 0, 2])
     prec = tf.cast(tf.gather(precision, table), tf.int64)
     bins = tf.TensorArray(tf.int32, size=steps, element_shape=table.shape[1:])
-    data = tf.pad(data, [[0, 0], [0, 1]])  # Reads past the end see a zero (and overrun).
-    last = tf.shape(data)[1] - 1
+    # The words (16 bits each, from the bytes' pairs); reads past the end see a zero,
+    # and `overrun` says so.
+    data = tf.pad(data, [[0, 0], [0, 2 + tf.shape(data)[1] % 2]])
+    words = tf.bitwise.bitwise_or(tf.bitwise.left_shift(data[:, 0::2], 8), data[:, 1::2])
+    last = tf.shape(words)[1] - 1
+    available = lengths // 2
+    if lookup.shape.rank == 2:  # Bins by one gather from the slot tables, flattened.
+        size = tf.shape(lookup, out_type=tf.int64)[1]
+        slot_bins = tf.reshape(lookup, [-1])
+    exclusive_sums = _exclusive_sums if xla else (
+        lambda v: tf.cumsum(v, axis=1, exclusive=True))
 
     def body(t, x, read, overrun, bins):
         r, p, a = table[t], prec[t], on[t]
         slot = tf.bitwise.bitwise_and(x, tf.bitwise.left_shift(tf.ones_like(x), p) - 1)
         if lookup.shape.rank == 2:
-            b = tf.gather_nd(lookup, tf.stack([r, tf.cast(slot, tf.int32)], -1))
+            b = tf.gather(slot_bins, tf.cast(r, tf.int64) * size + slot)
         else:
             b = _search_bins(tf.cast(slot, tf.int32), r, cdf, starts, lookup)
         b = tf.where(a, b, 0)
@@ -259,12 +301,9 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lo
         f = tf.cast(tf.gather(cdf, position + 1), tf.int64) - c
         x = tf.where(a, f * tf.bitwise.right_shift(x, p) + slot - c, x)
         need = a & (x < _LOW)
-        index = read[:, None] + tf.cumsum(tf.cast(need, tf.int32), axis=1, exclusive=True)
-        offset = 2 * index
-        hi = tf.gather(data, tf.minimum(offset, last), batch_dims=1)
-        lo = tf.gather(data, tf.minimum(offset + 1, last), batch_dims=1)
-        overrun |= tf.reduce_any(need & (offset + 1 >= lengths[:, None]), axis=1)
-        word = tf.bitwise.bitwise_or(tf.bitwise.left_shift(hi, 8), lo)
+        index = read[:, None] + exclusive_sums(tf.cast(need, tf.int32))
+        overrun |= tf.reduce_any(need & (index >= available[:, None]), axis=1)
+        word = tf.gather(words, tf.minimum(index, last), batch_dims=1)
         x = tf.where(need, tf.bitwise.bitwise_or(tf.bitwise.left_shift(x, _WORD_BITS), word), x)
         read += tf.reduce_sum(tf.cast(need, tf.int32), axis=1)
         return t + 1, x, read, overrun, bins.write(t, b)
@@ -273,6 +312,21 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lo
         lambda t, *_: t < steps, body,
         (0, states, tf.zeros([batch], tf.int32), tf.zeros([batch], tf.bool), bins))
     return tf.transpose(bins.stack(), [1, 0, 2]), x, read, overrun
+
+
+def _exclusive_sums(values):
+    """`tf.cumsum(values, axis=1, exclusive=True)` of a `[B, K]` tensor, K <= 255, by
+    doubling (Hillis and Steele, "Data parallel algorithms", 1986): log2(K) shifted
+    additions, which XLA fuses (it lowers a cumulative sum to a quadratic window
+    reduction)."""
+    total = values
+    width = tf.shape(values)[1]
+    shift = 1
+    while shift < (values.shape[1] or _MAX_LANES):
+        keep = tf.maximum(width - shift, 0)
+        total += tf.pad(total[:, :keep], [[0, 0], [width - keep, 0]])
+        shift *= 2
+    return total - values
 
 
 def _cut(data, lengths):
@@ -307,8 +361,12 @@ def _read_varints(data, first, lengths):
 
 
 # The loops compiled with XLA (module level: not part of any SavedModel's objects).
-_encode_steps_xla = tf.function(_encode_steps, jit_compile=True, autograph=False)
-_decode_steps_xla = tf.function(_decode_steps, jit_compile=True, autograph=False)
+_symbol_coding_xla = tf.function(_symbol_coding, jit_compile=True, autograph=False)
+_symbol_values_xla = tf.function(_symbol_values, jit_compile=True, autograph=False)
+_encode_steps_xla = tf.function(functools.partial(_encode_steps, xla=True),
+                                jit_compile=True, autograph=False)
+_decode_steps_xla = tf.function(functools.partial(_decode_steps, xla=True),
+                                jit_compile=True, autograph=False)
 _FORM = threading.local()
 
 
@@ -404,21 +462,18 @@ class RansCoder(Coder):
         symbols = tf.reshape(symbols, [batch, count])
         rows = tf.reshape(indexes, [batch, count])
 
-        low, freq, prec, escapes, overflow = _symbol_coding(
-            symbols, rows, cdf, cdf_offset, starts, intervals, precision)
-        information = tf.reduce_max(tf.concat(
-            [tf.reduce_sum(_sixteenth_bits(freq, prec), axis=1) // 128, [0]], 0))
-        information = tf.cast(information, tf.int32)
-
-        def steps(loop, xla):
+        def form(coding, loop, xla):  # The XLA form compiles the per-symbol work too.
             def run():
+                low, freq, prec, escapes, overflow, information = coding(
+                    symbols, rows, cdf, cdf_offset, starts, intervals, precision)
                 lanes = self.lanes(count, information, xla)
-                return loop(_blocks(low, lanes, 0), _blocks(freq, lanes, 1),
-                            _blocks(prec, lanes, 16), count)
+                return (*loop(_blocks(low, lanes, 0), _blocks(freq, lanes, 1),
+                              _blocks(prec, lanes, 16), count), escapes, overflow)
             return run
 
-        header, word_bytes, emitted = self._in_form(
-            steps(_encode_steps, False), steps(_encode_steps_xla, True))
+        header, word_bytes, emitted, escapes, overflow = self._in_form(
+            form(_symbol_coding, _encode_steps, False),
+            form(_symbol_coding_xla, _encode_steps_xla, True))
         # Escapes, in symbol order.
         escape_bytes, keep = leb128.leb128_encode(tf.boolean_mask(escapes, overflow))
         escape_rows = tf.repeat(tf.where(overflow)[:, 0],
@@ -500,22 +555,20 @@ class RansCoder(Coder):
             cdf, starts, precision)
         bins = tf.reshape(bins, [batch, -1])[:, :count]
 
-        n = tf.gather(intervals, rows)
-        overflow = tf.equal(bins, n - 1)
+        overflow = tf.equal(bins, tf.gather(intervals, rows) - 1)
         escapes, num_escapes, escapes_clean = _read_varints(data, header + 2 * read, lengths)
         overflow_count = tf.reduce_sum(tf.cast(overflow, tf.int32), axis=1)
-        j = tf.cumsum(tf.reshape(tf.cast(overflow, tf.int32), [-1]), exclusive=True)
-        u = tf.gather(tf.concat([escapes, [0]], 0), tf.minimum(j, tf.size(escapes)))
-        u = tf.reshape(u, [batch, count])
-        top = tf.cast(n - 1, tf.int64)
-        half = tf.bitwise.right_shift(u, 1)
-        distance = tf.where(tf.equal(tf.bitwise.bitwise_and(u, 1), 0), -half - 1, top + half)
-        distance = tf.where(overflow, distance, tf.cast(bins, tf.int64))
-        values = tf.cast(tf.gather(cdf_offset, rows), tf.int64) + distance
-        fits = (values >= tf.int32.min) & (values <= tf.int32.max)
-        symbols = tf.cast(tf.where(fits, values, 0), tf.int32)
 
+        def escape_values():  # Each overflow bin's escape, in symbol order.
+            j = tf.cumsum(tf.reshape(tf.cast(overflow, tf.int32), [-1]), exclusive=True)
+            u = tf.gather(tf.concat([escapes, [0]], 0), tf.minimum(j, tf.size(escapes)))
+            return tf.reshape(u, [batch, count])
+
+        u = tf.cond(tf.reduce_any(overflow), escape_values,
+                    lambda: tf.zeros([batch, count], tf.int64))
+        symbols, fits = self._in_form(_symbol_values, _symbol_values_xla,
+                                      bins, rows, u, intervals, cdf_offset)
         ok = (lanes_ok & ~overrun & escapes_clean & tf.equal(num_escapes, overflow_count)
-              & tf.reduce_all(tf.equal(states, _LOW), axis=1) & tf.reduce_all(fits, axis=1))
+              & tf.reduce_all(tf.equal(states, _LOW), axis=1) & fits)
         ok = tf.where(count > 0, ok, tf.equal(lengths, 0))
         return tf.reshape(symbols, shape), tf.reshape(ok, string_shape)
