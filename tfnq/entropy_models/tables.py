@@ -69,8 +69,12 @@ def build_tables(prior, precision, tail_mass, offset=None):
     """
     precision = int(precision)
     offset = tf.cast(0 if offset is None else offset, prior.dtype)
-    lower_tail = tfc.lower_tail(prior, tail_mass)
-    upper_tail = tfc.upper_tail(prior, tail_mass)
+    # tfc estimates the tails of densities without closed-form quantiles (e.g.
+    # DeepFactorized) by a loop of gradient steps; as a graph it takes a second, run
+    # eagerly some 15 s per tail.
+    lower_tail, upper_tail = tf.function(
+        lambda: (tfc.lower_tail(prior, tail_mass), tfc.upper_tail(prior, tail_mass)),
+        autograph=False)()
     # Integers such that minima + offset < lower_tail and maxima + offset > upper_tail.
     minima = tf.cast(tf.math.floor(lower_tail - offset), tf.int32)
     maxima = tf.cast(tf.math.ceil(upper_tail - offset), tf.int32)
