@@ -15,7 +15,7 @@ NEWEST_TF_PKG   ?= tensorflow-cpu
 SYMBOLS         := tests/golden/symbols.json
 NEWEST_TF_FLAGS ?=
 
-.PHONY: install demo test lint clean newest-tf check-newest-tf
+.PHONY: install demo test test-slow lint clean newest-tf check-newest-tf
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
@@ -34,9 +34,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
+# `make test`: ruff, the tests not marked `slow`, the newest-TensorFlow check at one
+# thread count. `make test-slow`: the slow tests (longer training runs) and the
+# newest-TensorFlow check at 1 and 2 threads; CI (.ci/run) runs both.
 test: $(STAMP)
 	$(BIN)/ruff check tfnq scripts tests
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests $(if $(CI),-m "not slow",)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m "not slow" tests
+	@$(MAKE) --no-print-directory check-newest-tf NEWEST_TF_FLAGS="--threads=1 $(NEWEST_TF_FLAGS)"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m slow tests
 	@$(MAKE) --no-print-directory check-newest-tf
 
 $(NEWEST_TF_STAMP):
