@@ -127,28 +127,53 @@ def test_16_bit_tables_round_trip():
 
 
 def test_both_lookups_find_the_same_bin_for_every_slot():
-    # The plain form looks bins up in slot tables, the XLA form searches the CDF:
-    # every slot of every table, for tables of 1 to 3,000 (12 bits) or 40,000 bins (16
-    # bits) and a hand-made table with zero-width bins (a slot on a repeated boundary
-    # belongs to the bin after the repeats).
+    # The plain form looks bins up in slot tables, the XLA form searches the CDF from
+    # the decode index (a few steps in a bucket, or 16 over the whole table): every
+    # slot of every table, for tables of 1 to 3,000 (12 bits) or 40,000 bins (16 bits)
+    # and hand-made tables with zero-width bins (a slot on a repeated boundary belongs
+    # to the bin after the repeats), one with a bucket too wide for the short search.
     rng = np.random.default_rng(11)
     for precision, largest in ((12, 3000), (16, 40000)):
         pmfs = [rng.dirichlet(np.full(n, 0.3)) * 0.999 for n in (1, 2, 7, 300, largest)]
         cdf, _ = coding_tables(pmfs, [0] * len(pmfs), precision=precision)
-        _assert_same_bins(cdf)
+        searches = _assert_same_bins(cdf)
+        assert precision == 16 or searches == 2  # 12 bits: the short search applies.
     _assert_same_bins(tf.constant([-4, 0, 3, 3, 10, 10, 10, 16, -2, 0, 4], tf.int32))
+    wide = [-12, 0] + [5] * 100 + [4096]  # 100 zero-width bins in one bucket.
+    assert _assert_same_bins(tf.constant(wide + [-12, 0, 4096], tf.int32)) == 1
+
+
+def test_the_decode_index_holds_the_bin_of_each_buckets_first_slot():
+    cdf, _ = coding_tables([[0.5, 0.25, 0.125], [0.001] * 500], [0, 0], precision=12)
+    index = coders.RansCoder().decode_index(cdf).numpy().reshape(2, -1)
+    assert index.shape == (2, 129)  # 2^7 buckets of 32 slots, and slot 4096.
+    flat, starts, intervals, _ = (v.numpy() for v in rans._table_layout(cdf))
+    for t in range(2):
+        boundaries = flat[starts[t] + 1:starts[t] + intervals[t]]  # c_1 .. c_{n-1}
+        expected = [min(np.searchsorted(boundaries, 32 * j, side="right"), intervals[t] - 1)
+                    for j in range(129)]
+        np.testing.assert_array_equal(index[t], expected)
+    assert coders.RangeCoder().decode_index(cdf) is None
 
 
 def _assert_same_bins(flat_cdf):
     cdf, starts, intervals, precision = rans._table_layout(flat_cdf)
     slots = rans._slot_tables(cdf, starts, intervals, precision).numpy()
-    for t, p in enumerate(precision.numpy()):
-        slot = tf.range(1 << int(p), dtype=tf.int32)
-        table = tf.fill(tf.shape(slot), t)
-        found = rans._search_bins(slot, table, cdf, starts, intervals).numpy()
-        np.testing.assert_array_equal(found, slots[t, :1 << p])
-        c = cdf.numpy()[starts.numpy()[t] + found]
-        assert np.all(c <= slot.numpy()) and np.all(found < intervals.numpy()[t])
+    index = rans._bucket_index(cdf)
+    widest = int(tf.reduce_max(index[1:] - index[:-1]))
+    searches = [(16, 16)]  # The whole table.
+    if widest < 1 << rans._BUCKET_SEARCH_BITS:
+        searches.append((rans._bucket_width_log2(precision), rans._BUCKET_SEARCH_BITS))
+    for w, bits in searches:
+        for t, p in enumerate(precision.numpy()):
+            slot = tf.range(1 << int(p), dtype=tf.int32)
+            table = tf.fill(tf.shape(slot), t)
+            found = rans._search_bins(slot, table, cdf, starts, intervals, index, w,
+                                      bits).numpy()
+            np.testing.assert_array_equal(found, slots[t, :1 << p])
+            c = cdf.numpy()[starts.numpy()[t] + found]
+            assert np.all(c <= slot.numpy()) and np.all(found < intervals.numpy()[t])
+    return len(searches)  # 1: the index's widest bucket needs the whole search.
 
 
 @settings(max_examples=20, deadline=None)

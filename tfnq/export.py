@@ -48,7 +48,8 @@ __all__ = [
 
 
 def _tables(coding_models):
-    """Coding tables: the variables entropy models hold themselves (not their priors')."""
+    """Coding tables and their decode indexes: the variables entropy models hold
+    themselves (not their priors')."""
     return [v for m in coding_models for v in vars(m).values() if isinstance(v, tf.Variable)]
 
 
@@ -190,7 +191,8 @@ class _Servable(tf.Module):
         self._untracked = _Untracked(model)
         if fingerprint is None:
             fingerprint = model_fingerprint(
-                model, self.mode, self.model_weights + _tables(self.coding_models)
+                model, self.mode,
+                self.model_weights + [v for m in self.coding_models for v in m.table_variables]
                 + [v for t in self.coding_transforms for v in t.variables])
         self.fingerprint = int(fingerprint)
         self._fingerprint = tf.constant(self.fingerprint, tf.int64)

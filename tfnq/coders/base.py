@@ -45,8 +45,22 @@ class Coder(tf.Module, metaclass=abc.ABCMeta):
           A string tensor of shape `batch_shape`: one bitstring per coding unit.
         """
 
+    def decode_index(self, cdf):
+        """Tables the decoder derives from `cdf`, built once with them and stored
+        beside them (entropy models keep it as a variable; it is no part of a model's
+        identity, being a function of the tables), or None if it needs none.
+
+        Args:
+          cdf: The flat CDF tables.
+
+        Returns:
+          An int32 vector, or None.
+        """
+        del cdf
+        return None
+
     @abc.abstractmethod
-    def decode(self, strings, indexes, cdf, cdf_offset):
+    def decode(self, strings, indexes, cdf, cdf_offset, decode_index=None):
         """Decodes what `encode` produced.
 
         Args:
@@ -54,6 +68,8 @@ class Coder(tf.Module, metaclass=abc.ABCMeta):
           indexes: int32 tensor `batch_shape + coding_shape`, as given to `encode`.
           cdf: The flat CDF tables.
           cdf_offset: int32 vector, the first symbol value of each table.
+          decode_index: What `decode_index(cdf)` gave, if stored (a coder that needs
+            one builds it on every call otherwise).
 
         Returns:
           `(symbols, ok)`: int32 symbols of the shape of `indexes`, and a boolean

@@ -43,7 +43,8 @@ class RangeCoder(Coder):
         return tf.cond(tf.reduce_prod(batch_shape) > 0, encode,
                        lambda: tf.fill(batch_shape, ""))
 
-    def decode(self, strings, indexes, cdf, cdf_offset):
+    def decode(self, strings, indexes, cdf, cdf_offset, decode_index=None):
+        del decode_index  # Its decoder searches the CDF itself.
         strings = tf.convert_to_tensor(strings, tf.string)
         indexes = tf.convert_to_tensor(indexes, tf.int32)
         decode_shape = tf.shape(indexes)[strings.shape.rank:]

@@ -61,12 +61,14 @@ def _table_layout(cdf):
 
 
 _MAX_SLOT_ENTRIES = 1 << 26  # Largest slot table (tables x 2^precision; 256 MB).
-# The XLA form searches the CDF (`_search_bins`) rather than building slot tables when
-# the tables have more entries than this many times the loop's steps: one step's
-# search costs about as much as building 128 entries (measured on a 2-core AMD Zen 3
-# with `scripts/benchmark_coders.py`: ~1 us a step, ~7.5 ns an entry). Either way the
-# bins are the same; this only picks the faster.
-_SEARCH_STEP_COST = 128
+# The decode index (`decode_index`): each table's slots in 2^7 buckets of 2^w slots
+# (w = the tables' precision - 7), each with the bin of its first slot. The XLA
+# decoder gathers that bin and searches the bucket's few bins from it: at most 2^w
+# (one slot at least each, zero-width bins aside), so 6 steps for tfnq's 12-bit tables
+# where the search over a whole table takes 16.
+_BUCKETS_LOG2 = 7
+_BUCKET_COLUMNS = (1 << _BUCKETS_LOG2) + 1  # One more: the index of slot 2^precision.
+_BUCKET_SEARCH_BITS = 6
 
 
 def _slot_tables(cdf, starts, intervals, precision):
@@ -93,17 +95,44 @@ def _slot_tables(cdf, starts, intervals, precision):
     return tf.cumsum(marks, axis=1)
 
 
-def _search_bins(slot, table, cdf, starts, intervals):
-    """The bin of each slot in its table without a slot table: the largest `b < n`
-    with `c_b <= slot` (zero-width bins are passed over: the next boundary is the
-    same), found bit by bit from the top, one gather per bit of `n <= 2^16`. The XLA
-    form's lookup where slot tables would cost more to build than this costs to run
-    (`_SEARCH_STEP_COST`): the slot tables of the 960 tables of a UN+UQ model are 16
-    MB, built on every call, and XLA runs the 16 steps fused."""
+def _bucket_width_log2(precision):
+    """`w`: bucket `j` of a table holds its slots `[j 2^w, (j + 1) 2^w)`."""
+    return tf.maximum(tf.reduce_max(tf.concat([precision, [0]], 0)) - _BUCKETS_LOG2, 0)
+
+
+def _bucket_index(cdf):
+    """The decode index of flat tables (`RansCoder.decode_index`).
+
+    Entry `t * _BUCKET_COLUMNS + j` is the bin of slot `j 2^w` in table `t`: the number
+    of the table's inner boundaries `c_1..c_{n-1}` at or below it (every boundary `c`
+    counts from column `ceil(c / 2^w)` on: a histogram and a cumulative sum; `c_0 = 0`
+    counts everywhere and is subtracted, `c_n` only past the table's last slot, where
+    the bins are clipped to `n - 1`).
+    """
+    cdf, starts, intervals, precision = _table_layout(cdf)
+    num_tables = tf.size(starts)
+    w = _bucket_width_log2(precision)
+    table = tf.cumsum(tf.cast(cdf < 0, tf.int32)) - 1
+    column = tf.minimum(tf.bitwise.right_shift(cdf + tf.bitwise.left_shift(1, w) - 1, w),
+                        _BUCKET_COLUMNS - 1)
+    size = num_tables * _BUCKET_COLUMNS
+    key = tf.where(cdf >= 0, table * _BUCKET_COLUMNS + column, size)
+    marks = tf.math.bincount(key, minlength=size + 1, maxlength=size + 1)
+    counts = tf.cumsum(tf.reshape(marks[:-1], [num_tables, _BUCKET_COLUMNS]), axis=1) - 1
+    return tf.reshape(tf.minimum(counts, intervals[:, None] - 1), [-1])
+
+
+def _search_bins(slot, table, cdf, starts, intervals, index, w, bits):
+    """The bin of each slot in its table: the largest `b < n` with `c_b <= slot`
+    (zero-width bins are passed over: the next boundary is the same), found bit by bit
+    from the top, one gather a bit, from the bin of the first slot of the slot's
+    bucket (`_bucket_index`). `bits` must cover the bucket's bins: `_BUCKET_SEARCH_BITS`
+    where the index's widest bucket allows, else 16 over the whole table (`w = 16`:
+    one bucket, whose first bin is that of slot 0)."""
     start = tf.gather(starts, table)
     n = tf.gather(intervals, table)
-    b = tf.zeros_like(start)
-    for bit in reversed(range(_WORD_BITS)):
+    b = tf.gather(index, table * _BUCKET_COLUMNS + tf.bitwise.right_shift(slot, w))
+    for bit in reversed(range(bits)):
         candidate = b + (1 << bit)
         inside = candidate < n
         boundary = tf.gather(cdf, start + tf.where(inside, candidate, 0))
@@ -170,17 +199,21 @@ def _symbol_coding(symbols, rows, cdf, cdf_offset, starts, intervals, precision)
     return low, freq, prec, escapes, overflow, tf.cast(information, tf.int32)
 
 
-def _symbol_values(bins, rows, escapes, intervals, cdf_offset):
-    """The decoded symbols `[B, N]` from their bins and (where a bin is the overflow
-    bin) escapes, and whether all of a string's fit int32 (`[B]`)."""
-    top = tf.cast(tf.gather(intervals, rows) - 1, tf.int64)
-    half = tf.bitwise.right_shift(escapes, 1)
-    distance = tf.where(tf.equal(tf.bitwise.bitwise_and(escapes, 1), 0), -half - 1, top + half)
-    distance = tf.where(tf.equal(tf.cast(bins, tf.int64), top), distance,
-                        tf.cast(bins, tf.int64))
-    values = tf.cast(tf.gather(cdf_offset, rows), tf.int64) + distance
+def _symbol_values(bins, rows, cdf_offset):
+    """The decoded symbols `[B, N]` from their bins (escapes aside: `_escaped_values`),
+    and whether all of a string's fit int32 (`[B]`)."""
+    values = tf.cast(tf.gather(cdf_offset, rows), tf.int64) + tf.cast(bins, tf.int64)
     fits = (values >= tf.int32.min) & (values <= tf.int32.max)
     return tf.cast(tf.where(fits, values, 0), tf.int32), tf.reduce_all(fits, axis=1)
+
+
+def _escaped_values(table, escapes, intervals, cdf_offset):
+    """The int64 values of overflow bins in these tables from their escapes
+    (zigzagged distances past the table's edge)."""
+    top = tf.cast(tf.gather(intervals, table) - 1, tf.int64)
+    half = tf.bitwise.right_shift(escapes, 1)
+    distance = tf.where(tf.equal(tf.bitwise.bitwise_and(escapes, 1), 0), -half - 1, top + half)
+    return tf.cast(tf.gather(cdf_offset, table), tf.int64) + distance
 
 
 def _encode_steps(low, freq, prec, count, xla=False):
@@ -245,8 +278,8 @@ def _encode_steps(low, freq, prec, count, xla=False):
             tf.reshape(emitted, [batch, -1]))
 
 
-def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lookup,
-                  xla=False):
+def _decode_steps(states, data, lengths, rows, count, cdf, starts, intervals, precision,
+                  lookup, xla=False):
     """The rANS decoder, first step first.
 
     Args:
@@ -256,19 +289,21 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lo
       lengths: `[B]` int32 lengths of these bytes.
       rows: `[B, T, K]` int32 table of each symbol (`_blocks`).
       count: Number of symbols per string (the rest is padding).
-      cdf, starts, precision: the tables (`_table_layout`).
+      cdf, starts, intervals, precision: the tables (`_table_layout`).
       lookup: How a symbol's bin is found from its slot: `[tables, 2^precision]`
-        the bin of each slot (`_slot_tables`: one gather a step, after building
-        the tables on every call), or `[tables]` the interval counts (a binary
-        search over the table's CDF, `_search_bins`: nothing to build). Both give
-        the same bins.
+        the bin of each slot (`_slot_tables`: one gather a step, after building the
+        tables on every call; the plain form), or `(index, w, bits)`: a search of
+        `bits` steps from the bin of the slot's bucket (`_search_bins`; the XLA form,
+        with the stored `_bucket_index`). Both give the same bins.
       xla: Whether XLA compiles the loop: the word offsets of the lanes are then
         prefix sums by doubling (`_exclusive_sums`; XLA makes a cumulative sum a
         quadratic reduction), a cumulative sum op in the plain form.
 
     Returns:
-      `(bins, states, words_read, overrun)`: bins `[B, T, K]`; the lanes' final
-      states; words read and whether a string ran out of them, per string.
+      `(bins, overflow, states, words_read, overrun, overflows)`: bins `[B, T, K]`
+      and which of them are overflow bins (escapes to read); the lanes' final states;
+      words read, whether a string ran out of them, and the number of its overflow
+      bins, per string.
     """
     shape = tf.shape(rows)
     batch, steps = shape[0], shape[1]
@@ -282,7 +317,8 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lo
     words = tf.bitwise.bitwise_or(tf.bitwise.left_shift(data[:, 0::2], 8), data[:, 1::2])
     last = tf.shape(words)[1] - 1
     available = lengths // 2
-    if lookup.shape.rank == 2:  # Bins by one gather from the slot tables, flattened.
+    slot_tables = not isinstance(lookup, tuple)
+    if slot_tables:  # Bins by one gather from the slot tables, flattened.
         size = tf.shape(lookup, out_type=tf.int64)[1]
         slot_bins = tf.reshape(lookup, [-1])
     exclusive_sums = _exclusive_sums if xla else (
@@ -291,10 +327,10 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lo
     def body(t, x, read, overrun, bins):
         r, p, a = table[t], prec[t], on[t]
         slot = tf.bitwise.bitwise_and(x, tf.bitwise.left_shift(tf.ones_like(x), p) - 1)
-        if lookup.shape.rank == 2:
+        if slot_tables:
             b = tf.gather(slot_bins, tf.cast(r, tf.int64) * size + slot)
         else:
-            b = _search_bins(tf.cast(slot, tf.int32), r, cdf, starts, lookup)
+            b = _search_bins(tf.cast(slot, tf.int32), r, cdf, starts, intervals, *lookup)
         b = tf.where(a, b, 0)
         position = tf.gather(starts, r) + b
         c = tf.cast(tf.gather(cdf, position), tf.int64)
@@ -311,7 +347,10 @@ def _decode_steps(states, data, lengths, rows, count, cdf, starts, precision, lo
     _, x, read, overrun, bins = tf.while_loop(
         lambda t, *_: t < steps, body,
         (0, states, tf.zeros([batch], tf.int32), tf.zeros([batch], tf.bool), bins))
-    return tf.transpose(bins.stack(), [1, 0, 2]), x, read, overrun
+    bins = tf.transpose(bins.stack(), [1, 0, 2])
+    overflow = tf.equal(bins, tf.gather(intervals, rows) - 1) & _active(shape, count)
+    return (bins, overflow, x, read, overrun,
+            tf.reduce_sum(tf.cast(overflow, tf.int32), axis=[1, 2]))
 
 
 def _exclusive_sums(values):
@@ -506,7 +545,13 @@ class RansCoder(Coder):
         strings = tf.where(count > 0, strings, "")
         return tf.reshape(strings, batch_shape)
 
-    def decode(self, strings, indexes, cdf, cdf_offset):
+    def decode_index(self, cdf):
+        """The XLA decoder's index of the tables' slots (`_bucket_index`): 129 int32
+        entries a table, built with the tables and stored beside them (`decode`
+        builds it on every call otherwise)."""
+        return _bucket_index(cdf)
+
+    def decode(self, strings, indexes, cdf, cdf_offset, decode_index=None):
         strings = tf.convert_to_tensor(strings, tf.string)
         indexes = tf.convert_to_tensor(indexes, tf.int32)
         cdf_offset = tf.convert_to_tensor(cdf_offset, tf.int32)
@@ -535,39 +580,52 @@ class RansCoder(Coder):
         states = tf.reduce_sum(tf.bitwise.left_shift(state_bytes, shifts), axis=2)
 
         # (The first word's offset is not passed in: XLA compiles a slower loop then.)
-        # The plain form looks bins up in slot tables (one op a step). The XLA form
-        # searches the CDF instead where building the slot tables (on every call)
-        # would cost more than the search's steps (`_SEARCH_STEP_COST`).
-        slots = lambda: _slot_tables(cdf, starts, intervals, precision)
-        entries = tf.cast(tf.size(starts), tf.int64) * tf.bitwise.left_shift(
-            tf.constant(1, tf.int64), tf.cast(tf.reduce_max(tf.concat([precision, [0]], 0)),
-                                              tf.int64))
-        steps = tf.cast((count + lanes - 1) // lanes, tf.int64)
-        search = entries > _SEARCH_STEP_COST * steps
-
+        # The plain form looks bins up in slot tables (one op a step), the XLA form
+        # searches from the decode index (stored with the tables, or built here): a few
+        # fused gathers a step, where building slot tables on every call would cost
+        # more than its whole loop (16 MB for the 960 tables of a UN+UQ model).
         def xla_form(*args):
-            return tf.cond(search, lambda: _decode_steps_xla(*args, intervals),
-                           lambda: _decode_steps_xla(*args, slots()))
+            index = _bucket_index(cdf) if decode_index is None else tf.convert_to_tensor(
+                decode_index, tf.int32)
+            widest = tf.reduce_max(tf.concat([index[1:] - index[:-1], [0]], 0))
+            return tf.cond(
+                widest < (1 << _BUCKET_SEARCH_BITS),
+                lambda: _decode_steps_xla(*args, (index, _bucket_width_log2(precision),
+                                                  _BUCKET_SEARCH_BITS)),
+                lambda: _decode_steps_xla(*args, (index, 16, 16)))
 
-        bins, states, read, overrun = self._in_form(
-            lambda *args: _decode_steps(*args, slots()), xla_form,
-            states, data[:, header:], lengths - header, _blocks(rows, lanes, 0), count,
-            cdf, starts, precision)
+        bins, overflow, states, read, overrun, overflow_count = self._in_form(
+            lambda *args: _decode_steps(*args, _slot_tables(cdf, starts, intervals, precision)),
+            xla_form, states, data[:, header:], lengths - header, _blocks(rows, lanes, 0),
+            count, cdf, starts, intervals, precision)
         bins = tf.reshape(bins, [batch, -1])[:, :count]
-
-        overflow = tf.equal(bins, tf.gather(intervals, rows) - 1)
         escapes, num_escapes, escapes_clean = _read_varints(data, header + 2 * read, lengths)
-        overflow_count = tf.reduce_sum(tf.cast(overflow, tf.int32), axis=1)
 
-        def escape_values():  # Each overflow bin's escape, in symbol order.
-            j = tf.cumsum(tf.reshape(tf.cast(overflow, tf.int32), [-1]), exclusive=True)
-            u = tf.gather(tf.concat([escapes, [0]], 0), tf.minimum(j, tf.size(escapes)))
-            return tf.reshape(u, [batch, count])
-
-        u = tf.cond(tf.reduce_any(overflow), escape_values,
-                    lambda: tf.zeros([batch, count], tf.int64))
         symbols, fits = self._in_form(_symbol_values, _symbol_values_xla,
-                                      bins, rows, u, intervals, cdf_offset)
+                                      bins, rows, cdf_offset)
+
+        def with_escapes():  # Each overflow bin's value from its string's k-th escape.
+            positions = tf.where(tf.reshape(overflow, [batch, -1])[:, :count])
+            string = positions[:, 0]
+            k = tf.range(tf.shape(positions, out_type=tf.int64)[0]) - tf.gather(
+                tf.cumsum(tf.cast(overflow_count, tf.int64), exclusive=True), string)
+            have = k < tf.cast(tf.gather(num_escapes, string), tf.int64)
+            source = tf.gather(tf.cumsum(tf.cast(num_escapes, tf.int64), exclusive=True),
+                               string) + k
+            positions = tf.boolean_mask(positions, have)
+            values = _escaped_values(tf.gather_nd(rows, positions),
+                                     tf.gather(escapes, tf.boolean_mask(source, have)),
+                                     intervals, cdf_offset)
+            inside = (values >= tf.int32.min) & (values <= tf.int32.max)
+            all_inside = tf.math.unsorted_segment_min(
+                tf.cast(inside, tf.int32), positions[:, 0], batch) > 0
+            return (tf.tensor_scatter_nd_update(
+                symbols, positions, tf.cast(tf.where(inside, values, 0), tf.int32)),
+                fits & all_inside)
+
+        # (Overflow bins are looked for only where a string has any.)
+        symbols, fits = tf.cond(tf.reduce_any(overflow_count > 0), with_escapes,
+                                lambda: (symbols, fits))
         ok = (lanes_ok & ~overrun & escapes_clean & tf.equal(num_escapes, overflow_count)
               & tf.reduce_all(tf.equal(states, _LOW), axis=1) & fits)
         ok = tf.where(count > 0, ok, tf.equal(lengths, 0))

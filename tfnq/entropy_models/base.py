@@ -73,13 +73,24 @@ class EntropyModel(tf.Module):
         return self._bottleneck_dtype
 
     def _init_tables(self, tables):
-        """Stores `CodingTables` as (untrainable, SavedModel-tracked) variables."""
+        """Stores `CodingTables` as (untrainable, SavedModel-tracked) variables, and
+        the coder's decode index of them (`Coder.decode_index`) if it takes one."""
+        def variable(value, name):
+            return tf.Variable(value, trainable=False, name=name, validate_shape=False,
+                               shape=[None])
+
         with self.name_scope:
-            self._cdf = tf.Variable(tables.cdf, trainable=False, name="cdf",
-                                    validate_shape=False, shape=[None])
-            self._cdf_offset = tf.Variable(tables.cdf_offset, trainable=False,
-                                           name="cdf_offset", validate_shape=False,
-                                           shape=[None])
+            self._cdf = variable(tables.cdf, "cdf")
+            self._cdf_offset = variable(tables.cdf_offset, "cdf_offset")
+            index = self.coder.decode_index(tables.cdf)
+            self._decode_index = None if index is None else variable(index, "decode_index")
+
+    @property
+    def table_variables(self):
+        """The variables that hold the tables (a model's identity: `tfnq.fingerprint`);
+        the decode index, derived from them, is not one."""
+        self._check_compression()
+        return [self._cdf, self._cdf_offset]
 
     def _checked(self, tables, num_tables):
         """Stored tables, checked against what this model codes with."""
@@ -124,7 +135,8 @@ class EntropyModel(tf.Module):
 
     def decode_symbols(self, strings, rows):
         """Decoded symbols; an error (not garbage) for damaged data."""
-        symbols, ok = self.coder.decode(strings, rows, self.cdf, self.cdf_offset)
+        symbols, ok = self.coder.decode(strings, rows, self.cdf, self.cdf_offset,
+                                        decode_index=self._decode_index)
         check = tf.debugging.assert_equal(
             ok, True, message="tfnq: entropy decoding failed (corrupted data)")
         with tf.control_dependencies([check]):
