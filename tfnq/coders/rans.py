@@ -230,9 +230,9 @@ def _encode_steps(low, freq, prec, count, xla=False):
         int64's one op.
 
     Returns:
-      `(header, word_bytes, emitted)`: the lane count and final states as bytes
-      `[B, 1 + 4K]`; the words as bytes `[B, 2TK]` in decoding order (steps first to
-      last, lanes in order) and which of them were emitted.
+      `(header, words, emitted)`: the lane count and final states as bytes
+      `[B, 1 + 4K]`; the 16-bit words `[B, TK]` (int32) in decoding order (steps first
+      to last, lanes in order) and which of them were emitted.
     """
     shape = tf.shape(low)
     batch, steps, lanes = shape[0], shape[1], shape[2]
@@ -269,13 +269,9 @@ def _encode_steps(low, freq, prec, count, xla=False):
     state_bytes = tf.bitwise.right_shift(x[:, :, None], tf.constant([24, 16, 8, 0], tf.int64))
     header = tf.concat([tf.fill([batch, 1], tf.cast(lanes, tf.int64)),
                         tf.reshape(state_bytes, [batch, 4 * lanes])], 1)
-    words = tf.transpose(words.stack(), [1, 0, 2])[..., None]
-    words = tf.bitwise.right_shift(words, tf.constant([8, 0], tf.int64))
-    emitted = tf.broadcast_to(tf.transpose(emitted.stack(), [1, 0, 2])[..., None],
-                              tf.shape(words))
-    return (tf.cast(tf.bitwise.bitwise_and(header, 255), tf.uint8),
-            tf.cast(tf.bitwise.bitwise_and(tf.reshape(words, [batch, -1]), 255), tf.uint8),
-            tf.reshape(emitted, [batch, -1]))
+    words = tf.cast(tf.reshape(tf.transpose(words.stack(), [1, 0, 2]), [batch, -1]), tf.int32)
+    emitted = tf.reshape(tf.transpose(emitted.stack(), [1, 0, 2]), [batch, -1])
+    return tf.cast(tf.bitwise.bitwise_and(header, 255), tf.uint8), words, emitted
 
 
 def _decode_steps(states, data, lengths, rows, count, cdf, starts, intervals, precision,
@@ -510,7 +506,7 @@ class RansCoder(Coder):
                               _blocks(prec, lanes, 16), count), escapes, overflow)
             return run
 
-        header, word_bytes, emitted, escapes, overflow = self._in_form(
+        header, words, emitted, escapes, overflow = self._in_form(
             form(_symbol_coding, _encode_steps, False),
             form(_symbol_coding_xla, _encode_steps_xla, True))
         # Escapes, in symbol order.
@@ -522,11 +518,14 @@ class RansCoder(Coder):
         # one byte vector that all strings are cut from.
         head = tf.shape(header)[1]
         word_rows = tf.where(emitted)[:, 0]
+        words = tf.boolean_mask(words, emitted)
+        word_bytes = tf.reshape(tf.stack([tf.bitwise.right_shift(words, 8),
+                                          tf.bitwise.bitwise_and(words, 255)], 1), [-1])
         num_words = tf.math.bincount(tf.cast(word_rows, tf.int32), minlength=batch,
                                      maxlength=batch)
         num_escape = tf.math.bincount(tf.cast(escape_rows, tf.int32), minlength=batch,
                                       maxlength=batch)
-        lengths = head + num_words + num_escape
+        lengths = head + 2 * num_words + num_escape
         begin = tf.cumsum(lengths, exclusive=True)
 
         def rank(rows, counts):  # Position of each element among those of its row.
@@ -535,10 +534,11 @@ class RansCoder(Coder):
 
         target = tf.concat([
             tf.reshape(begin[:, None] + tf.range(head)[None, :], [-1]),
-            tf.gather(begin + head, word_rows) + rank(word_rows, num_words),
-            tf.gather(begin + head + num_words, escape_rows) + rank(escape_rows, num_escape),
+            tf.reshape(tf.gather(begin + head, word_rows)[:, None]
+                       + 2 * rank(word_rows, num_words)[:, None] + [[0, 1]], [-1]),
+            tf.gather(begin + head + 2 * num_words, escape_rows) + rank(escape_rows, num_escape),
         ], 0)
-        data = tf.concat([tf.reshape(header, [-1]), tf.boolean_mask(word_bytes, emitted),
+        data = tf.concat([tf.reshape(header, [-1]), tf.cast(word_bytes, tf.uint8),
                           tf.cast(escape_bytes, tf.uint8)], 0)
         strings = _cut(tf.scatter_nd(target[:, None], data, tf.reduce_sum(lengths)[None]),
                        lengths)
