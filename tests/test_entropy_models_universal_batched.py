@@ -343,6 +343,22 @@ def test_coder_output_is_what_gets_stored():
                                   em.quantize(y).numpy())
 
 
+def test_the_coders_decode_index_is_stored_beside_the_tables():
+    # rANS takes a decode index: built with the tables, held as a variable (so a
+    # SavedModel carries it), passed to every decode; not one of the table variables
+    # that make a model's identity (tfnq.fingerprint).
+    em = UniversalBatchedEntropyModel(_logistic_prior(), coding_rank=3, compression=True,
+                                      coder=tfnq.coders.RansCoder(jit_compile=True))
+    np.testing.assert_array_equal(em._decode_index.numpy(),
+                                  em.coder.decode_index(em.cdf).numpy())
+    assert em._decode_index in list(em.variables)
+    assert [v.name for v in em.table_variables] == [em._cdf.name, em._cdf_offset.name]
+    y = _latents(seed=11, shape=(10, 10, C))
+    np.testing.assert_array_equal(em.decompress(em.compress(y), [10, 10]).numpy(),
+                                  em.quantize(y).numpy())
+    assert _model("logistic", True)._decode_index is None  # The range coder takes none.
+
+
 def test_default_coder_is_the_range_coder():
     assert isinstance(_model("logistic", True).coder, tfnq.coders.RangeCoder)
 

@@ -135,8 +135,9 @@ class EntropyModel(tf.Module):
 
     def decode_symbols(self, strings, rows):
         """Decoded symbols; an error (not garbage) for damaged data."""
-        symbols, ok = self.coder.decode(strings, rows, self.cdf, self.cdf_offset,
-                                        decode_index=self._decode_index)
+        # (A coder that takes no index is called as before the index existed.)
+        index = {} if self._decode_index is None else dict(decode_index=self._decode_index)
+        symbols, ok = self.coder.decode(strings, rows, self.cdf, self.cdf_offset, **index)
         check = tf.debugging.assert_equal(
             ok, True, message="tfnq: entropy decoding failed (corrupted data)")
         with tf.control_dependencies([check]):
