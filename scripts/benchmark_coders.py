@@ -38,17 +38,21 @@ flags.DEFINE_list("sizes", ["768x512"], "Image sizes, width x height.")
 flags.DEFINE_list("coders", ["range", "rans", "rans-xla", "ans"], "Coders to compare.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per operation and image.")
 flags.DEFINE_string("output", None, "Also write the tables (markdown) to this file.")
+flags.DEFINE_enum("clock", "wall", ["wall", "cpu"], "Time by the wall clock, or by the "
+                  "process's CPU time (steadier where other work shares the machine; the "
+                  "same for one-threaded work such as the coders alone).")
 
 _CODER_OF = {"range": "range", "rans": "rans", "rans-xla": "rans", "ans": "ans"}
 
 
 def _median_time(fn, arg, repeats):
+    clock = time.process_time if FLAGS.clock == "cpu" else time.perf_counter
     out = fn(arg)  # Warm-up (and XLA's compilation for this shape).
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = clock()
         fn(arg)
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return float(np.median(times)), out
 
 
@@ -114,8 +118,11 @@ def _coder_rows(path, image, label):
                   "rans-xla": coders.RansCoder(jit_compile=True)}
     for name in [c for c in FLAGS.coders if c in candidates]:
         coder = candidates[name]
+        # The decode index is built once, as an entropy model stores it with its tables.
+        index = coder.decode_index(cdf)
+        index = {} if index is None else dict(decode_index=index)
         encode = tf.function(lambda x, c=coder: c.encode(x, rows, cdf, offset, 1))
-        decode = tf.function(lambda x, c=coder: c.decode(x, rows, cdf, offset))
+        decode = tf.function(lambda x, c=coder, i=index: c.decode(x, rows, cdf, offset, **i))
         t_enc, strings = _median_time(encode, symbols, FLAGS.repeats)
         t_dec, (back, ok) = _median_time(decode, strings, FLAGS.repeats)
         exact = bool(np.array_equal(back.numpy(), symbols.numpy()) and ok.numpy().all())
@@ -133,7 +140,8 @@ def main(argv):
     from tfnq import image_io, registry
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in FLAGS.sizes]
     lines = [f"Images: the packaged sample resized to {', '.join(FLAGS.sizes)}; "
-             f"{FLAGS.repeats} runs each, median; {os.cpu_count()} CPU cores; "
+             f"{FLAGS.repeats} runs each, median of the {FLAGS.clock} clock; "
+             f"{os.cpu_count()} CPU cores; "
              f"TensorFlow {tf.__version__}.", ""]
     coder_lines = ["| image | symbols | coder | lanes | bytes | bits/symbol | "
                    "vs information | encode ns/symbol | decode ns/symbol | "
