@@ -9,11 +9,18 @@ but every code path must still round trip bit-exactly.
 * `lin-un-uq`       the same model (same weights) in UN+UQ
 * `linsr-un-uq-sr`  a soft-rounding model in UN+UQ+SR
 * `other-un-uq`     another model (seed 1, other random density) in UN+UQ
+
+With pytest-xdist, one worker exports them and the others load the same folders (an
+export takes ~25 s, mostly tracing); they rebuild the in-memory models from the same
+seeds, and check that their weights and tables are the exported ones (fingerprints).
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -39,7 +46,8 @@ def odd_sizes():
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "slow: takes more than a minute (deselected in CI with -m 'not slow')")
+        "markers", "slow: long runs (scripts in subprocesses, every shipped model): "
+        "`make test-slow`, which CI runs after `make test`")
 
 
 def coding_tables(pmfs, offsets, precision=12):
@@ -118,18 +126,43 @@ class Exported:
         return model
 
 
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    from tfnq import export
-    root = tmp_path_factory.mktemp("models")
-    lin, linsr, other = make_model(), make_model(soft_round=True), make_model(seed=1)
-    plan = [(UNQ, lin, "UN+Q"), (UNUQ, lin, "UN+UQ"), (SR, linsr, "UN+UQ+SR"),
+def _fixture_plan():
+    """(name, model, mode) of each fixture model, in export order: the same weights in
+    every process (the densities' initializers draw from TensorFlow's global seed)."""
+    import tensorflow as tf
+    tf.random.set_seed(0)
+    try:
+        lin, linsr, other = make_model(), make_model(soft_round=True), make_model(seed=1)
+    finally:
+        tf.random.set_seed(None)  # Later tests draw as they did before.
+    return [(UNQ, lin, "UN+Q"), (UNUQ, lin, "UN+UQ"), (SR, linsr, "UN+UQ+SR"),
             (OTHER, other, "UN+UQ")]
+
+
+@contextlib.contextmanager
+def _session_lock(tmp_path_factory, name):
+    """A folder `name` that the xdist workers of this session share (only this
+    process's without xdist), held under an exclusive file lock."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # The session's folder, above each worker's `popen-gw<k>`.
+    folder = base / name
+    folder.mkdir(exist_ok=True)
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield folder
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _export_fixture_models(root):
+    from tfnq import export
     result = Exported(root=root, paths={}, models={}, modes={}, codings={})
     # A stale version where OTHER goes: the export must replace it (test_export.py).
     os.makedirs(os.path.join(root, OTHER, "1"))
     pathlib.Path(root, OTHER, "1", "stale.txt").write_text("stale")
-    for name, model, mode in plan:
+    for name, model, mode in _fixture_plan():
         assert export.model_dir_name(name.split("-")[0], mode) == name
         result.paths[name] = export.export_model(
             model, mode, os.path.join(root, name), training={"lmbda": 0.01, "steps": 0})
@@ -137,6 +170,41 @@ def exported(tmp_path_factory):
         result.modes[name] = mode
         result.codings[name] = model.latent_codec.coding_models
     return result
+
+
+def _rebuild_fixture_models(root):
+    """The `Exported` of models another worker exported to `root`: the in-memory models
+    prepared for coding as `export_model` prepares them, whose fingerprints (weights,
+    tables, mode) must be those of the exports."""
+    import tensorflow as tf
+
+    from tfnq import export, layout
+    result = Exported(root=root, paths={}, models={}, modes={}, codings={})
+    for name, model, mode in _fixture_plan():
+        path = os.path.join(root, name)
+        model(tf.zeros([1, 64, 64, 3]), training=False)  # As `export_model` calls it.
+        fingerprint = export.servable_for(model, mode).fingerprint
+        metadata = layout.read_metadata(path)
+        assert metadata["fingerprint"] == f"{fingerprint:08x}", (
+            f"{name}: the rebuilt model is not the exported one")
+        result.paths[name] = metadata["path"]
+        result.models[name] = model
+        result.modes[name] = mode
+        result.codings[name] = model.latent_codec.coding_models
+    return result
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    with _session_lock(tmp_path_factory, "tfnq-fixture-models") as folder:
+        root, done = folder / "models", folder / "done"
+        if done.exists():
+            return _rebuild_fixture_models(root)
+        shutil.rmtree(root, ignore_errors=True)  # A worker that failed half-way.
+        root.mkdir()
+        result = _export_fixture_models(root)
+        done.touch()
+        return result
 
 
 @pytest.fixture(scope="session")
