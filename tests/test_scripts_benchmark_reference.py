@@ -79,6 +79,8 @@ def test_reference_round_trips(restored, size):
     np.testing.assert_array_equal(decoded, reference.reconstruct(image).numpy())
 
 
+# The script in a subprocess (~1.3 min); the tests above check its reference in process.
+@pytest.mark.slow
 def test_script_runs(exported):
     """The SavedModel path (export, load, packed files) on a 64x64 image."""
     _, path = exported

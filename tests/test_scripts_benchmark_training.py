@@ -4,9 +4,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Builds and times both trainers in a subprocess (~1 min).
+@pytest.mark.slow
 def test_script_prints_a_row_per_configuration():
     env = dict(os.environ, PYTHONPATH=REPO)
     result = subprocess.run(

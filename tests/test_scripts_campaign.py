@@ -67,6 +67,8 @@ def test_campaign_rejects_a_reference_to_a_later_run(tmp_path, campaign_file):
     assert "does not name an earlier run" in result.stderr
 
 
+# Trains and exports three tiny runs in subprocesses (~3 min).
+@pytest.mark.slow
 def test_campaign_trains_resumes_and_reports(tmp_path, campaign_file):
     campaign = json.loads(campaign_file.read_text())
     campaign["runs"][:2] = campaign["runs"][1::-1]  # Now "first" comes first.

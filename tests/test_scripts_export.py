@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import UNQ, UNUQ, random_image
 
 import tfnq
@@ -29,6 +30,9 @@ def test_from_model_in_another_mode(exported, codecs, tmp_path):
     assert again.compress(image) == codecs[UNUQ].compress(image)
 
 
+# Re-exports a shipped hyperprior in a subprocess (~3 min); test_from_model_in_another_mode
+# runs the script in the fast suite.
+@pytest.mark.slow
 def test_from_model_keeps_its_tables_and_its_files(tmp_path):
     """A shipped model re-exported in its own mode keeps its coding tables (rebuilt on
     this machine, a few entries of its hyper-latent tables come out one off), so its

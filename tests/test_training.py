@@ -200,6 +200,8 @@ def test_trainer_trains_the_hyperprior_and_respects_warmup():
     assert int(trainer.skipped.numpy()) == 0
 
 
+# Three train.py runs (~1.5 min); test_train_script_resumes_and_exports covers resuming.
+@pytest.mark.slow
 def test_train_script_hyperprior_resumes_and_initializes_from_another_run(tmp_path):
     images = str(tmp_path / "images")
     _write_images(images, size=64)
