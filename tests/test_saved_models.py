@@ -21,6 +21,19 @@ with open(os.path.join(GOLDEN, "manifest.json")) as _f:
     MANIFEST = json.load(_f)
 
 
+def _golden_params():
+    """A parameter per shipped model. One model per architecture, mode and coder (the
+    default model first) is checked in the fast suite; the others, the same code paths
+    with other weights (~25 s each, mostly XLA compilation), are marked slow."""
+    default = registry.default_model(SHIPPED)
+    fast = {}
+    for m in sorted(MODELS, key=lambda m: m["name"] != default):
+        fast.setdefault((m["architecture"], m["mode"], m.get("coder")), m["name"])
+    return [pytest.param(m, id=m["name"],
+                         marks=() if m["name"] in fast.values() else pytest.mark.slow)
+            for m in MODELS]
+
+
 def test_default_model_is_shipped():
     assert registry.default_model(SHIPPED) in {m["name"] for m in MODELS}
 
@@ -44,7 +57,7 @@ def golden_crop():
     return image_io.sample_image()[top:top + height, left:left + width]
 
 
-@pytest.mark.parametrize("info", MODELS, ids=[m["name"] for m in MODELS])
+@pytest.mark.parametrize("info", _golden_params())
 def test_shipped_model_round_trip_and_golden_file(info, golden_crop):
     codec = tfnq.load(info["path"])
     assert codec.mode == info["mode"]
