@@ -14,6 +14,10 @@ import sys
 import pytest
 from conftest import make_model, random_image
 
+# The script in subprocesses after an export (~1.5 min): slow. `make test` itself runs
+# its check on every shipped model in the newest TensorFlow.
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "check_newest_tf.py")
 NEWEST_TF = os.path.join(REPO, ".venv-newest-tf", "bin", "python")

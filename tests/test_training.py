@@ -145,8 +145,12 @@ def _train(tmp_path, steps, mode, extra=()):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
+# Two train.py runs that each export (~2-3 min per mode): slow.
+# test_train_script_hyperprior_resumes_and_initializes_from_another_run runs train.py
+# and resumes in the fast suite; test_export.py exports trained models in process.
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,exported", [
-    pytest.param("UN", ["tiny-un-q", "tiny-un-uq"], marks=pytest.mark.slow),
+    ("UN", ["tiny-un-q", "tiny-un-uq"]),
     ("UN+UQ+SR+E", ["tiny-un-uq-sr"]),
 ])
 def test_train_script_resumes_and_exports(tmp_path, mode, exported):
@@ -200,8 +204,6 @@ def test_trainer_trains_the_hyperprior_and_respects_warmup():
     assert int(trainer.skipped.numpy()) == 0
 
 
-# Three train.py runs (~1.5 min); test_train_script_resumes_and_exports covers resuming.
-@pytest.mark.slow
 def test_train_script_hyperprior_resumes_and_initializes_from_another_run(tmp_path):
     images = str(tmp_path / "images")
     _write_images(images, size=64)
