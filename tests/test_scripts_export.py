@@ -18,6 +18,9 @@ def _export(*args):
                           capture_output=True, text=True, env=env, timeout=300)
 
 
+# The script in a subprocess (~35 s): slow. test_export.py's
+# test_restore_model_and_re_export_in_another_mode does the same re-export in process.
+@pytest.mark.slow
 def test_from_model_in_another_mode(exported, codecs, tmp_path):
     # (The fixture's exports code with tfc's range coder; the script's default is rANS.)
     result = _export(f"--from_model={exported.paths[UNQ]}", "--modes=UN+UQ", "--coder=range",
@@ -30,8 +33,7 @@ def test_from_model_in_another_mode(exported, codecs, tmp_path):
     assert again.compress(image) == codecs[UNUQ].compress(image)
 
 
-# Re-exports a shipped hyperprior in a subprocess (~3 min); test_from_model_in_another_mode
-# runs the script in the fast suite.
+# Re-exports a shipped hyperprior in a subprocess (~3 min).
 @pytest.mark.slow
 def test_from_model_keeps_its_tables_and_its_files(tmp_path):
     """A shipped model re-exported in its own mode keeps its coding tables (rebuilt on
