@@ -35,9 +35,10 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 # `make test`: ruff, the tests not marked `slow`, the newest-TensorFlow check at one
-# intra-op thread. `make test-slow`: the slow tests (longer training runs) and the
-# check at two threads. CI (.ci/run) runs both, so each thread count is checked once;
-# `make check-newest-tf` alone checks both.
+# intra-op thread. `make test-slow`: the slow tests (training and export scripts run in
+# subprocesses, golden checks of the shipped models beyond one per architecture and
+# mode) and the check at two threads. CI (.ci/run) runs both, so each thread count is
+# checked once; `make check-newest-tf` alone checks both.
 test: $(STAMP)
 	$(BIN)/ruff check tfnq scripts tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m "not slow" tests
