@@ -164,6 +164,8 @@ def main(argv):
                 if rans_path:
                     coder_lines += _coder_rows(rans_path, image, label)
                     print("\n".join(coder_lines[-len(FLAGS.coders):]), flush=True)
+                if not codecs:
+                    continue
                 results = {}
                 for coder, (compress, decompress, _) in codecs.items():
                     t_enc, data = _median_time(compress, image, FLAGS.repeats)
