@@ -35,14 +35,16 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 # `make test`: ruff, the tests not marked `slow`, the newest-TensorFlow check at one
-# intra-op thread. `make test-slow`: the slow tests (training and export scripts run in
+# intra-op thread of one shipped model per architecture and mode (`FAST_MODELS`: every
+# code path; 16 models took ~25 min beside training). `make test-slow`: the slow tests (training and export scripts run in
 # subprocesses, golden checks of the shipped models beyond one per architecture and
-# mode) and the check at two threads. CI (.ci/run) runs both, so each thread count is
-# checked once; `make check-newest-tf` alone checks both.
+# mode) and the check of every model at two threads. CI (.ci/run) runs both;
+# `make check-newest-tf` alone checks every model at both.
+FAST_MODELS := hyperprior-0.0105-un-q,hyperprior-0.0067-un-uq-sr,linear-0.004-un-q,linear-0.004-un-uq,linear-0.004-un-uq-sr
 test: $(STAMP)
 	$(BIN)/ruff check tfnq scripts tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m "not slow" tests
-	@$(MAKE) --no-print-directory check-newest-tf NEWEST_TF_FLAGS="--threads=1 $(NEWEST_TF_FLAGS)"
+	@$(MAKE) --no-print-directory check-newest-tf NEWEST_TF_FLAGS="--threads=1 --models=$(FAST_MODELS) $(NEWEST_TF_FLAGS)"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m slow tests
