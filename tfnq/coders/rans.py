@@ -76,10 +76,10 @@ _BUCKET_SEARCH_BITS = 8
 def _slot_tables(cdf, starts, intervals, precision):
     """`[tables, 2^max precision]` int32: the bin of every slot of every table.
 
-    The decoder's one lookup per symbol: `bins[t, s]` is the `b` with
-    `c_b <= s < c_{b+1}` in table `t`, that is the number of its inner boundaries
-    `c_1..c_{n-1}` at or below `s`: a scatter of ones and a cumulative sum (built per
-    call; 64 tables of 12 bits take 1 MB).
+    The plain form's one lookup per symbol (the XLA form's is `_bucket_index`):
+    `bins[t, s]` is the `b` with `c_b <= s < c_{b+1}` in table `t`, that is the number
+    of its inner boundaries `c_1..c_{n-1}` at or below `s`: a scatter of ones and a
+    cumulative sum (built per call; 64 tables of 12 bits take 1 MB).
     """
     size = tf.bitwise.left_shift(1, tf.reduce_max(tf.concat([precision, [0]], 0)))
     num_tables = tf.size(starts)
